@@ -1,0 +1,100 @@
+#!/usr/bin/env node
+// The `ozwald` command line. Exit codes: 0 ok, 1 error, 2 `plan` found changes.
+import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { readFileSync, realpathSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { ERROR_CODES, OzwError, isOzwError } from '../errors.js';
+import { GLOBAL_OPTIONS, globalsFrom, type Globals } from './context.js';
+import { COMMANDS } from './commands.js';
+
+const HINTS: Partial<Record<keyof typeof ERROR_CODES, string>> = {
+  OZW_REDIS_UNAVAILABLE: 'start Redis (make setup does) or point --redis / OZWALD_REDIS_URL at one',
+  OZW_DOCKER_UNAVAILABLE: 'start the engine (make setup does) and export DOCKER_HOST',
+  OZW_TOKEN_MISSING: 'give the token on the prompt, with --token-stdin, --token-file F or OZWALD_TOKEN',
+  OZW_MANIFEST_INVALID: 'fix the lines above; `ozwald validate` checks without running anything',
+  OZW_VAULT_EMPTY: 'seal the locker first: ozwald secrets set REALM LOCKER --file secrets.json',
+};
+
+function usage(): string {
+  const lines = ['usage: ozwald [--redis URL] [--provisioner NAME] [--manifests PATH] <command> …', '', 'commands:'];
+  for (const [name, c] of Object.entries(COMMANDS)) lines.push(`  ${name.padEnd(16)} ${c.summary}`);
+  lines.push('', 'ozwald <command> --help shows a command\'s options.');
+  return lines.join('\n');
+}
+
+function version(): string {
+  const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+  return pkg.version;
+}
+
+const GLOBAL_WITH_VALUE = new Set(['--redis', '--provisioner', '--manifests']);
+
+export async function main(argv: string[]): Promise<number> {
+  // The command is the first word that is neither an option nor a global option's value.
+  let idx = -1;
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    if (GLOBAL_WITH_VALUE.has(a)) { i++; continue; }
+    if (!a.startsWith('-')) { idx = i; break; }
+  }
+  if (idx < 0) {
+    if (argv.includes('--version')) {
+      process.stdout.write(`${version()}\n`);
+      return 0;
+    }
+    process.stdout.write(`${usage()}\n`);
+    return argv.includes('--help') || argv.includes('-h') ? 0 : 1;
+  }
+  let name = argv[idx]!;
+  let rest = [...argv.slice(0, idx), ...argv.slice(idx + 1)];
+  // Two-word commands: `secrets set`, `services update`.
+  const sub = argv[idx + 1];
+  if (sub !== undefined && COMMANDS[`${name} ${sub}`]) {
+    name = `${name} ${sub}`;
+    rest = [...argv.slice(0, idx), ...argv.slice(idx + 2)];
+  }
+  const cmd = COMMANDS[name];
+  if (!cmd) {
+    const group = Object.keys(COMMANDS).filter((c) => c.startsWith(`${name} `));
+    if (group.length) throw new OzwError('OZW_USAGE', `"${name}" needs a subcommand: ${group.map((g) => g.split(' ')[1]).join(', ')}`);
+    throw new OzwError('OZW_USAGE', `unknown command "${name}"; run ozwald --help`);
+  }
+  let parsed;
+  try {
+    parsed = parseArgs({ args: rest, options: { ...GLOBAL_OPTIONS, ...cmd.options } as ParseArgsConfig['options'], allowPositionals: true, strict: true });
+  } catch (e) {
+    throw new OzwError('OZW_USAGE', `${name}: ${(e as Error).message}`);
+  }
+  const values = parsed.values as Record<string, string | boolean | string[] | undefined>;
+  if (values.help) {
+    process.stdout.write(`${cmd.help}\n`);
+    return 0;
+  }
+  const g: Globals = globalsFrom(values as { redis?: string; provisioner?: string; manifests?: string });
+  return cmd.run(g, values, parsed.positionals);
+}
+
+// Run only when executed (also through the npm bin symlink), not when imported by tests.
+const isMain = (() => {
+  try {
+    return !!process.argv[1] && realpathSync(process.argv[1]) === fileURLToPath(import.meta.url);
+  } catch {
+    return false;
+  }
+})();
+if (isMain) {
+  main(process.argv.slice(2)).then(
+    (code) => process.exit(code),
+    (e: unknown) => {
+      if (isOzwError(e)) {
+        process.stderr.write(`ozwald: ${e.code}: ${e.message}\n`);
+        for (const d of e.details.slice(e.details[0] === e.message ? 1 : 0)) process.stderr.write(`  ${d}\n`);
+        const hint = HINTS[e.code];
+        if (hint) process.stderr.write(`  hint: ${hint}\n`);
+      } else {
+        process.stderr.write(`ozwald: internal error: ${(e as Error)?.message ?? String(e)}\n`);
+      }
+      process.exit(1);
+    },
+  );
+}

@@ -1,0 +1,118 @@
+// Resolution: a service definition plus a variety and a profile → the spec of
+// one container. Pure.
+import { createHash } from 'node:crypto';
+import { OzwError } from '../errors.js';
+import type { Model, ServiceModel } from './model.js';
+import type { OverrideT } from './schema.js';
+import { listOf } from './suggest.js';
+import { splitWords } from './words.js';
+
+export interface InstanceRequest {
+  realm: string;
+  name: string;
+  service: string;
+  variety: string | null;
+  profile: string | null;
+  /** Where the request came from: the manifests, or the dynamic set in Redis. */
+  source: 'manifest' | 'dynamic';
+}
+
+export interface ContainerSpec {
+  image: string;
+  command: string[] | null;
+  entrypoint: string[] | null;
+  /** Explicit environment, in merge order (base, variety, profile; later wins). */
+  environment: [string, string][];
+  /** Lockers in order: base, variety, profile; duplicates dropped. */
+  lockers: string[];
+  volumes: string[];
+}
+
+export interface ResolvedInstance extends InstanceRequest {
+  key: string;
+  type: string;
+  spec: ContainerSpec;
+  hash: string;
+}
+
+export const instanceKey = (realm: string, name: string) => `${realm}/${name}`;
+
+function toArgv(v: string | string[] | undefined): string[] | null {
+  if (v === undefined) return null;
+  return Array.isArray(v) ? v : splitWords(v);
+}
+
+function volumeText(v: NonNullable<OverrideT['volumes']>[number]): string {
+  return typeof v === 'string' ? v : `${v.name}:${v.target}:${v.read_only ? 'ro' : 'rw'}`;
+}
+function volumeTarget(v: string): string {
+  return v.split(':')[1] ?? v;
+}
+
+export function resolveService(svc: ServiceModel, variety: string | null, profile: string | null): ContainerSpec & { type: string } {
+  const base = svc.def;
+  const vr: OverrideT = variety === null ? {} : svc.varieties.get(variety) ?? {};
+  const pr: OverrideT = profile === null ? {} : svc.profiles.get(profile) ?? {};
+  const layers = [base, vr, pr];
+  const pick = <K extends keyof OverrideT>(k: K): OverrideT[K] => pr[k] ?? vr[k] ?? base[k];
+  const env = new Map<string, string>();
+  for (const l of layers) for (const [k, v] of Object.entries(l.environment ?? {})) {
+    env.delete(k); // a later layer's value also takes the later position
+    env.set(k, v);
+  }
+  const lockers: string[] = [];
+  for (const l of layers) for (const name of l.lockers ?? []) if (!lockers.includes(name)) lockers.push(name);
+  const vols = new Map<string, string>();
+  for (const l of layers) for (const v of l.volumes ?? []) {
+    const t = volumeText(v);
+    vols.set(volumeTarget(t), t);
+  }
+  return {
+    type: base.type,
+    image: pick('image') ?? '',
+    command: toArgv(pick('command')),
+    entrypoint: toArgv(pick('entrypoint')),
+    environment: [...env],
+    lockers,
+    volumes: [...vols.values()],
+  };
+}
+
+export function specHash(r: Omit<ResolvedInstance, 'hash' | 'key' | 'source'>): string {
+  // Locker names are in the spec; secret values never are.
+  const canonical = JSON.stringify([
+    1, r.realm, r.name, r.service, r.variety, r.profile, r.spec.image, r.spec.command, r.spec.entrypoint,
+    [...r.spec.environment].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)), r.spec.lockers, r.spec.volumes,
+  ]);
+  return createHash('sha256').update(canonical).digest('hex').slice(0, 24);
+}
+
+export function resolveInstance(model: Model, req: InstanceRequest): ResolvedInstance {
+  const realm = model.realms.get(req.realm);
+  if (!realm) throw new OzwError('OZW_UNKNOWN_REFERENCE', `realm "${req.realm}" does not exist (realms: ${listOf(model.realms.keys())})`);
+  const svc = realm.services.get(req.service);
+  if (!svc) throw new OzwError('OZW_UNKNOWN_REFERENCE', `service "${req.service}" is not defined in realm "${req.realm}" (services: ${listOf(realm.services.keys())})`);
+  if (req.variety !== null && !svc.varieties.has(req.variety)) {
+    throw new OzwError('OZW_UNKNOWN_REFERENCE', `service "${req.service}" has no variety "${req.variety}" (varieties: ${listOf(svc.varieties.keys())})`);
+  }
+  if (req.profile !== null && !svc.profiles.has(req.profile)) {
+    throw new OzwError('OZW_UNKNOWN_REFERENCE', `service "${req.service}" has no profile "${req.profile}" (profiles: ${listOf(svc.profiles.keys())})`);
+  }
+  const { type, ...spec } = resolveService(svc, req.variety, req.profile);
+  if (type === 'container' && !spec.image) {
+    throw new OzwError('OZW_UNKNOWN_REFERENCE', `service "${req.service}" has no image for ${req.realm}:${req.name} (set image on the service, its variety or its profile)`);
+  }
+  const partial = { ...req, type, spec };
+  return { ...partial, key: instanceKey(req.realm, req.name), hash: specHash(partial) };
+}
+
+/** The instances the manifests ask for: every realm's persistent services. */
+export function manifestRequests(model: Model): InstanceRequest[] {
+  const out: InstanceRequest[] = [];
+  for (const realm of model.realms.values()) {
+    for (const ps of realm.persistent.values()) {
+      out.push({ realm: realm.name, name: ps.name, service: ps.service, variety: ps.variety, profile: ps.profile, source: 'manifest' });
+    }
+  }
+  return out;
+}

@@ -1,0 +1,115 @@
+// The manifest schema (Python Ozwald settings.yml, made strict). Field names
+// follow the Python spelling; where Python used an underscore and DESIGN.md a
+// hyphen (depends-on), both are accepted.
+import { z } from 'zod';
+import { ENV_NAME } from '../vault/payload.js';
+
+/** Realm, service, instance, locker, network names: they become Redis keys and container names. */
+export const SAFE_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/;
+const safeName = (what: string) =>
+  z.string({ error: `${what} must be a string` }).regex(SAFE_NAME, {
+    error: `${what} must start with a letter or digit and hold only letters, digits, '_', '.', '-' (at most 63 characters)`,
+  });
+
+const typeName = (v: unknown) => (v === null ? 'null' : Array.isArray(v) ? 'a list' : typeof v === 'object' ? 'a map' : typeof v);
+
+const envValue = z.string({
+  error: (iss) => `environment values must be a string, number or boolean, not ${typeName(iss.input)}`,
+});
+const environment = z.record(
+  z.string().regex(ENV_NAME, { error: 'environment names must match [A-Za-z_][A-Za-z0-9_.-]*' }),
+  envValue,
+  { error: 'environment must be a map of NAME: value' },
+);
+
+const stringOrList = z.union([z.string(), z.array(z.string())], { error: 'must be a string or a list of strings' });
+
+const volumeRef = z.union(
+  [
+    z.string(),
+    z.strictObject({ name: z.string(), target: z.string(), read_only: z.boolean().optional() }),
+  ],
+  { error: 'a volume is "source:/target[:mode]" or {name, target, read_only}' },
+);
+
+const bridgeConnector = z.strictObject({ port: z.int().min(1).max(65535), name: z.string(), network: z.string().optional() });
+const footprint = z.strictObject({ 'run-time': z.int().optional(), 'run-script': z.string().optional() });
+
+/** Fields a variety or a profile may override. */
+const overrideShape = {
+  description: z.string().optional(),
+  image: z.string().min(1, { error: 'image must not be empty' }).optional(),
+  command: stringOrList.optional(),
+  entrypoint: stringOrList.optional(),
+  environment: environment.optional(),
+  env_file: stringOrList.optional(),
+  volumes: z.array(volumeRef).optional(),
+  networks: z.array(z.string()).optional(),
+  'depends-on': z.array(z.string()).optional(),
+  depends_on: z.array(z.string()).optional(),
+  'bridge-connector': bridgeConnector.optional(),
+  properties: z.record(z.string(), z.unknown()).optional(),
+  footprint: footprint.optional(),
+  lockers: z.array(safeName('a locker name')).optional(),
+};
+export const Override = z.strictObject(overrideShape);
+const NamedProfile = z.strictObject({ name: safeName('a profile name'), ...overrideShape });
+
+export const ServiceDef = z.strictObject({
+  name: safeName('a service name'),
+  type: z.string({ error: 'type is required (container is the one that runs)' }),
+  ...overrideShape,
+  varieties: z.record(safeName('a variety name'), Override.nullable()).optional(),
+  profiles: z.union([z.record(safeName('a profile name'), Override.nullable()), z.array(NamedProfile)], {
+    error: 'profiles must be a map of name: {fields} or a list of {name, fields}',
+  }).optional(),
+});
+
+export const PersistentService = z.strictObject({
+  name: safeName('an instance name'),
+  service: safeName('a service name'),
+  variety: z.string().nullable().optional(),
+  profile: z.string().nullable().optional(),
+});
+
+export const Realm = z.strictObject({
+  description: z.string().optional(),
+  networks: z.array(z.strictObject({ name: safeName('a network name'), type: z.enum(['bridge', 'ipvlan', 'none']).optional() })).optional(),
+  volumes: z.array(z.strictObject({ name: z.string(), type: z.enum(['tmp-writeable', 'versioned-read-only']), source: z.string() })).optional(),
+  vault: z.strictObject({
+    lockers: z.union([z.record(safeName('a locker name'), z.unknown()), z.array(safeName('a locker name'))], {
+      error: 'vault.lockers must be a map of locker names or a list of them',
+    }).optional(),
+  }).nullable().optional(),
+  'service-definitions': z.array(ServiceDef).optional(),
+  'persistent-services': z.array(PersistentService).optional(),
+});
+
+export const Manifest = z.strictObject({
+  hosts: z.array(z.strictObject({ name: z.string(), ip: z.string(), resources: z.array(z.record(z.string(), z.unknown())).optional() })).optional(),
+  provisioners: z.array(z.strictObject({
+    name: z.string(),
+    host: z.string(),
+    cache: z.strictObject({ type: z.string(), parameters: z.record(z.string(), z.unknown()).optional() }).optional(),
+  })).optional(),
+  volumes: z.record(z.string(), z.record(z.string(), z.unknown()).nullable()).optional(),
+  realms: z.record(safeName('a realm name'), Realm.nullable()).optional(),
+  portals: z.array(z.strictObject({
+    name: z.string(),
+    bridge: z.strictObject({ realm: z.string().optional(), connector: z.string() }),
+    port: z.int().min(1).max(65535),
+  })).optional(),
+});
+
+export type OverrideT = z.infer<typeof Override>;
+export type ServiceDefT = z.infer<typeof ServiceDef>;
+export type RealmT = z.infer<typeof Realm>;
+export type ManifestT = z.infer<typeof Manifest>;
+
+/** Every key the schema knows, for "did you mean" hints. */
+export const KNOWN_KEYS = [
+  ...Object.keys(overrideShape), 'name', 'type', 'varieties', 'profiles', 'service', 'variety', 'profile',
+  'networks', 'volumes', 'vault', 'lockers', 'service-definitions', 'persistent-services',
+  'hosts', 'provisioners', 'realms', 'portals', 'ip', 'resources', 'host', 'cache', 'parameters', 'bridge', 'port',
+  'connector', 'realm', 'target', 'read_only', 'source', 'network', 'run-time', 'run-script',
+];

@@ -1,0 +1,436 @@
+// The reconciling controller: watches manifests, Redis and Docker, plans with
+// the pure planner and applies actions through a work queue.
+import PQueue from 'p-queue';
+import { watch, type FSWatcher } from 'chokidar';
+import type { Redis } from 'ioredis';
+import { loadManifests } from '../config/load.js';
+import type { Model } from '../config/model.js';
+import { formatProblem } from '../config/yaml.js';
+import { systemClock, type Clock } from '../clock.js';
+import { describe, isOzwError, OzwError } from '../errors.js';
+import type { Logger } from '../log.js';
+import { Runtime, type LaunchSpec, type ObservedContainer } from '../runtime/docker.js';
+import { containerName } from '../runtime/labels.js';
+import { Store } from '../state/store.js';
+import type { ControllerStatus, InstanceStatus } from '../state/status.js';
+import { EnvFileDir } from '../vault/envfile.js';
+import { open as openLocker } from '../vault/envelope.js';
+import { Backoff } from './backoff.js';
+import { plan, type Action, type PlannedStatus } from './planner.js';
+import { desiredSet } from './desired.js';
+
+export interface ControllerOptions {
+  provisioner: string;
+  manifests: string;
+  redisUrl: string;
+  redis: Redis;
+  runtime: Runtime;
+  envDir: EnvFileDir;
+  logger: Logger;
+  clock?: Clock;
+  /** Full resync period, the safety net under the event triggers. */
+  resyncMs?: number;
+  /** How long the manifests must be quiet before a reload. */
+  settleMs?: number;
+  concurrency?: number;
+}
+
+type Launch = { action: Extract<Action, { kind: 'create' | 'replace' }>; payloads: Record<string, string>[] };
+
+export class Controller {
+  private readonly o: Required<Omit<ControllerOptions, 'clock'>> & { clock: Clock };
+  private readonly store: Store;
+  private readonly queue: PQueue;
+  private readonly inFlight = new Set<string>();
+  private readonly backoff = new Backoff();
+  private readonly lockedReasons = new Map<string, { reason: string; message: string }>();
+  private readonly lastStatus = new Map<string, InstanceStatus>();
+  private writtenKeys = new Set<string>();
+  private model: Model | undefined;
+  private manifestErrors: string[] = [];
+  private loadedAt: string | null = null;
+  private dockerOk = true;
+  private dockerError: string | undefined;
+  private watcher: FSWatcher | undefined;
+  private sub: Redis | undefined;
+  private readonly abort = new AbortController();
+  private passRunning = false;
+  private passAgain = false;
+  private stopped = false;
+  private reloadTimer: { cancel(): void } | undefined;
+  private resyncTimer: { cancel(): void } | undefined;
+  private wakeTimers: { cancel(): void }[] = [];
+  private passCount = 0;
+  private idleWaiters: (() => void)[] = [];
+
+  constructor(opts: ControllerOptions) {
+    this.o = { clock: systemClock, resyncMs: 10_000, settleMs: 300, concurrency: 4, ...opts };
+    this.store = new Store(opts.redis, opts.provisioner);
+    this.queue = new PQueue({ concurrency: this.o.concurrency });
+  }
+
+  get log(): Logger {
+    return this.o.logger;
+  }
+
+  async start(): Promise<void> {
+    const swept = await this.o.envDir.sweep();
+    if (swept) this.log.warn({ swept, dir: this.o.envDir.dir }, 'removed env-files left by an earlier run');
+    this.writtenKeys = new Set(await this.o.redis.hkeys(this.store.k.status));
+    await this.reload();
+    this.watchManifests();
+    await this.subscribe();
+    void this.followEvents();
+    this.scheduleResync();
+    this.trigger('start');
+  }
+
+  // --- triggers ---
+
+  /** Asks for a reconcile pass; triggers while a pass runs collapse into one more pass. */
+  trigger(why: string): void {
+    if (this.stopped) return;
+    this.log.debug({ why }, 'trigger');
+    if (this.passRunning) {
+      this.passAgain = true;
+      return;
+    }
+    this.passRunning = true;
+    setImmediate(() => void this.runPasses());
+  }
+
+  private async runPasses(): Promise<void> {
+    do {
+      this.passAgain = false;
+      try {
+        await this.pass();
+      } catch (e) {
+        this.log.error({ err: describe(e) }, 'reconcile pass failed; retrying on the next trigger');
+      }
+    } while (this.passAgain && !this.stopped);
+    this.passRunning = false;
+    if (this.inFlight.size === 0) for (const w of this.idleWaiters.splice(0)) w();
+  }
+
+  private scheduleResync(): void {
+    this.resyncTimer = this.o.clock.setTimeout(() => {
+      this.trigger('resync');
+      this.scheduleResync();
+    }, this.o.resyncMs);
+  }
+
+  private watchManifests(): void {
+    // Dot entries are watched too (a ConfigMap swaps a ..data symlink); the
+    // reload reads a settled snapshot of the whole tree, never one file.
+    this.watcher = watch(this.o.manifests, { ignoreInitial: true, persistent: true, followSymlinks: true });
+    const changed = () => {
+      this.reloadTimer?.cancel();
+      this.reloadTimer = this.o.clock.setTimeout(() => void this.reload().then(() => this.trigger('manifests')), this.o.settleMs);
+    };
+    this.watcher.on('all', changed);
+    this.watcher.on('error', (e) => this.log.warn({ err: describe(e) }, 'manifest watcher error'));
+  }
+
+  private async subscribe(): Promise<void> {
+    const sub = this.o.redis.duplicate();
+    sub.on('error', () => {});
+    this.sub = sub;
+    const db = (this.o.redis.options.db ?? 0) as number;
+    sub.on('message', () => this.trigger('wake'));
+    sub.on('pmessage', () => this.trigger('keyspace'));
+    await sub.subscribe(this.store.k.wake);
+    // Also hears unlock keys written by other tools, when the server has
+    // keyspace notifications on; harmless when it has not.
+    await sub.psubscribe(`__keyspace@${db}__:unlock:*`, `__keyspace@${db}__:vault:*`);
+  }
+
+  private async followEvents(): Promise<void> {
+    let delay = 500;
+    while (!this.stopped) {
+      try {
+        await this.o.runtime.events((ev) => {
+          if (['die', 'destroy', 'stop', 'oom', 'kill'].includes(ev.action)) this.trigger(`docker ${ev.action}`);
+        }, this.abort.signal);
+        delay = 500;
+      } catch (e) {
+        this.log.warn({ err: describe(e) }, 'docker events stream failed; reconnecting');
+      }
+      if (this.stopped) return;
+      await new Promise<void>((r) => this.o.clock.setTimeout(r, delay));
+      delay = Math.min(delay * 2, 30_000);
+      this.trigger('events reconnected'); // cover the gap
+    }
+  }
+
+  // --- manifests ---
+
+  async reload(): Promise<void> {
+    const { model, problems } = await loadManifests(this.o.manifests);
+    if (model) {
+      this.model = model;
+      this.manifestErrors = [];
+      this.loadedAt = new Date(this.o.clock.now()).toISOString();
+      this.log.info({ path: this.o.manifests, realms: [...model.realms.keys()] }, 'manifests loaded');
+    } else {
+      this.manifestErrors = problems.map(formatProblem);
+      for (const line of this.manifestErrors) this.log.error({ code: 'OZW_MANIFEST_INVALID', problem: line }, 'manifests invalid; keeping the last good set');
+    }
+    await this.writeController().catch(() => {});
+  }
+
+  private async writeController(): Promise<void> {
+    const s: ControllerStatus = {
+      provisioner: this.o.provisioner,
+      pid: process.pid,
+      heartbeat: new Date(this.o.clock.now()).toISOString(),
+      manifests: { path: this.o.manifests, ok: this.manifestErrors.length === 0 && this.model !== undefined, loadedAt: this.loadedAt, errors: this.manifestErrors },
+      docker: { ok: this.dockerOk, ...(this.dockerError ? { error: this.dockerError } : {}) },
+    };
+    await this.store.writeController(s);
+  }
+
+  // --- one pass ---
+
+  private async pass(): Promise<void> {
+    this.passCount++;
+    const model = this.model;
+    if (!model) {
+      // Never loaded a good manifest set: do nothing rather than prune.
+      await this.writeController().catch(() => {});
+      return;
+    }
+    let observed: ObservedContainer[];
+    try {
+      observed = await this.o.runtime.list();
+      if (!this.dockerOk) this.log.info('docker engine reachable again');
+      this.dockerOk = true;
+      this.dockerError = undefined;
+    } catch (e) {
+      this.dockerOk = false;
+      this.dockerError = describe(e);
+      this.log.error({ code: 'OZW_DOCKER_UNAVAILABLE', err: this.dockerError }, 'cannot list containers; nothing changes until the engine answers');
+      await this.writeController().catch(() => {});
+      return;
+    }
+    const { desired, invalid } = desiredSet(model, (await this.store.readDesired()).services);
+    const pairs = new Map<string, { realm: string; locker: string }>();
+    for (const d of desired) for (const l of d.spec.lockers) pairs.set(`${d.realm}:${l}`, { realm: d.realm, locker: l });
+    const presence = await this.store.lockerPresence([...pairs.values()]);
+    const now = this.o.clock.now();
+    const bo = this.backoff.view();
+    const p = plan({
+      provisioner: this.o.provisioner, desired, invalid, observed, unlockKeys: presence.unlock, vaultKeys: presence.vault,
+      inFlight: this.inFlight, backoff: bo, lockedReasons: this.lockedReasons, now,
+    });
+    for (const s of p.statuses) if (s.phase === 'Running') this.backoff.healthy(`${s.realm}/${s.instance}`, now);
+
+    // Secret-bearing launches: take every needed token in one atomic step per
+    // realm, open each locker once, and share the plaintext within this pass.
+    const launches: Launch[] = [];
+    const plain: Action[] = [];
+    const needTokens = new Map<string, Set<string>>();
+    for (const a of p.actions) {
+      if (a.kind === 'remove') plain.push(a);
+      else if (a.lockers.length === 0) launches.push({ action: a, payloads: [] });
+      else {
+        const set = needTokens.get(a.desired.realm) ?? new Set<string>();
+        a.lockers.forEach((l) => set.add(l));
+        needTokens.set(a.desired.realm, set);
+      }
+    }
+    const opened = new Map<string, Record<string, string> | { error: OzwError }>();
+    for (const [realm, lockerSet] of needTokens) {
+      const lockers = [...lockerSet];
+      const tokens = await this.store.takeTokens(realm, lockers);
+      if (!tokens) {
+        this.log.info({ realm, lockers }, 'unlock keys vanished before they could be taken (expired or taken by another controller)');
+        continue;
+      }
+      this.log.info({ realm, lockers }, 'took unlock keys');
+      for (const l of lockers) {
+        const id = `${realm}:${l}`;
+        try {
+          const blob = await this.store.getVault(realm, l);
+          if (blob === null) throw new OzwError('OZW_VAULT_EMPTY', `nothing sealed at vault:${realm}:${l}`);
+          const { payload, format } = await openLocker(realm, l, tokens.get(l)!, blob);
+          if (format === 'fernet') this.log.warn({ realm, locker: l }, 'opened a legacy (Python Ozwald) envelope; re-seal it with `ozwald secrets set`');
+          opened.set(id, payload);
+        } catch (e) {
+          const err = isOzwError(e) ? e : new OzwError('OZW_VAULT_CORRUPT', describe(e));
+          this.log.warn({ code: err.code, realm, locker: l, err: err.message }, 'locker did not open');
+          opened.set(id, { error: err });
+        }
+      }
+      tokens.clear();
+    }
+    for (const a of p.actions) {
+      if (a.kind === 'remove' || a.lockers.length === 0) continue;
+      const results = a.lockers.map((l) => opened.get(`${a.desired.realm}:${l}`));
+      if (results.some((r) => r === undefined)) continue; // tokens not taken: stays Locked, next pass retries
+      const failed = results.find((r): r is { error: OzwError } => r !== undefined && 'error' in r);
+      if (failed) {
+        const reason = failed.error.code === 'OZW_VAULT_WRONG_TOKEN' ? 'WrongToken' : 'LockerUnreadable';
+        this.lockedReasons.set(a.key, { reason, message: `${failed.error.message}; nothing was started — unlock again` });
+        const st = p.statuses.find((s) => `${s.realm}/${s.instance}` === a.key);
+        if (st) Object.assign(st, { phase: 'Locked', reason, message: this.lockedReasons.get(a.key)!.message, lockers: a.lockers });
+        continue;
+      }
+      launches.push({ action: a, payloads: results as Record<string, string>[] });
+    }
+
+    for (const a of plain) this.enqueue(a.key, () => this.applyRemove(a as Extract<Action, { kind: 'remove' }>));
+    for (const l of launches) {
+      const st = p.statuses.find((s) => `${s.realm}/${s.instance}` === l.action.key);
+      if (st) Object.assign(st, { phase: 'Starting', reason: 'Launching', message: 'docker run in progress' });
+      this.enqueue(l.action.key, () => this.applyLaunch(l));
+    }
+    await this.writeStatuses(p.statuses, now);
+    await this.writeController().catch(() => {});
+    this.scheduleBackoffWake(now);
+  }
+
+  private scheduleBackoffWake(now: number): void {
+    for (const t of this.wakeTimers.splice(0)) t.cancel();
+    for (const e of this.backoff.view().values()) {
+      if (e.until > now) this.wakeTimers.push(this.o.clock.setTimeout(() => this.trigger('backoff elapsed'), e.until - now + 5));
+    }
+  }
+
+  private async writeStatuses(planned: PlannedStatus[], now: number): Promise<void> {
+    const changed: InstanceStatus[] = [];
+    const keep = new Set<string>();
+    for (const s of planned) {
+      const k = `${s.realm}/${s.instance}`;
+      keep.add(k);
+      const prev = this.lastStatus.get(k);
+      const since = prev && prev.phase === s.phase && prev.reason === s.reason ? prev.since : new Date(now).toISOString();
+      const next: InstanceStatus = { ...s, since };
+      if (!prev || JSON.stringify(prev) !== JSON.stringify(next) || !this.writtenKeys.has(k)) changed.push(next);
+      this.lastStatus.set(k, next);
+    }
+    const remove = [...this.writtenKeys].filter((k) => !keep.has(k));
+    for (const k of remove) this.lastStatus.delete(k);
+    await this.store.writeStatuses(changed, remove);
+    this.writtenKeys = keep;
+  }
+
+  private async setStatus(key: string, patch: Partial<InstanceStatus>): Promise<void> {
+    const prev = this.lastStatus.get(key);
+    if (!prev) return;
+    const changedPhase = (patch.phase && patch.phase !== prev.phase) || (patch.reason && patch.reason !== prev.reason);
+    const next = { ...prev, ...patch, since: changedPhase ? new Date(this.o.clock.now()).toISOString() : prev.since };
+    this.lastStatus.set(key, next);
+    await this.store.writeStatuses([next], []).catch(() => {});
+  }
+
+  // --- apply ---
+
+  private enqueue(key: string, fn: () => Promise<void>): void {
+    this.inFlight.add(key);
+    void this.queue.add(async () => {
+      try {
+        await fn();
+      } finally {
+        this.inFlight.delete(key);
+        this.trigger('action done');
+      }
+    });
+  }
+
+  private async applyRemove(a: Extract<Action, { kind: 'remove' }>): Promise<void> {
+    this.log.info({ container: a.container.name, why: a.why }, 'removing container');
+    try {
+      await this.o.runtime.stopAndRemove(a.container);
+    } catch (e) {
+      this.log.error({ container: a.container.name, err: describe(e) }, 'could not remove container');
+    }
+  }
+
+  private async applyLaunch({ action: a, payloads }: Launch): Promise<void> {
+    const d = a.desired;
+    const now = this.o.clock.now();
+    if (a.kind === 'replace' && a.why === 'not-running') {
+      // A container of ours that stopped on its own: that is a failure for back-off.
+      this.backoff.fail(a.key, now, 'CrashLoop', `container ${a.old.name} exited (${a.old.status})`);
+    }
+    // Environment: lockers in listed order (later wins), then the explicit
+    // environment over all of them, as compose and Kubernetes envFrom do.
+    const env = new Map<string, string>();
+    const secretValues: string[] = [];
+    payloads.forEach((pl) => {
+      for (const [k, v] of Object.entries(pl)) {
+        env.set(k, v);
+        secretValues.push(v);
+      }
+    });
+    for (const [k, v] of d.spec.environment) {
+      if (env.has(k) && payloads.some((pl) => k in pl)) this.log.warn({ instance: a.key, key: k }, 'environment value overrides a locker key of the same name');
+      env.set(k, v);
+    }
+    const spec: LaunchSpec = {
+      realm: d.realm, instance: d.name, service: d.service, variety: d.variety, profile: d.profile, specHash: d.hash,
+      image: d.spec.image, command: d.spec.command, entrypoint: d.spec.entrypoint, volumes: d.spec.volumes,
+    };
+    const canonical = containerName(d.realm, d.name);
+    const old = a.kind === 'replace' ? a.old : undefined;
+    let parked: string | undefined;
+    try {
+      if (old) {
+        // Keep the old container aside (renamed, stopped) until the new one runs,
+        // so a failed launch can put it back.
+        parked = `${canonical}--replaced-${old.id.slice(0, 12)}`;
+        if (old.name === canonical) await this.o.runtime.rename(old, parked);
+        else parked = old.name;
+        await this.o.runtime.stop(old);
+      }
+      this.log.info({ instance: a.key, image: d.spec.image, lockers: d.spec.lockers, kind: a.kind }, 'launching');
+      const id = await this.o.envDir.with([...env], (file) => this.o.runtime.run(spec, file, secretValues));
+      this.lockedReasons.delete(a.key);
+      if (old) await this.o.runtime.stopAndRemove({ ...old, name: parked!, running: false });
+      this.log.info({ instance: a.key, container: canonical, id: id.slice(0, 12) }, 'container started');
+      await this.setStatus(a.key, { phase: 'Running', reason: 'Running', message: `container ${canonical} is running`, containerId: id, lockers: [] });
+    } catch (e) {
+      const err = describe(e);
+      if (old && parked) {
+        // Put the previous container back the way it was.
+        try {
+          if (old.name === canonical) await this.o.runtime.rename({ ...old, name: parked }, canonical);
+          if (old.running) await this.o.runtime.start(old);
+        } catch (e2) {
+          this.log.error({ instance: a.key, err: describe(e2) }, 'could not restore the previous container');
+        }
+      }
+      const b = this.backoff.fail(a.key, this.o.clock.now(), 'LaunchFailed', err);
+      if (d.spec.lockers.length) {
+        this.lockedReasons.set(a.key, { reason: 'LaunchFailed', message: `${err}; the token was used up — unlock again to retry` });
+      }
+      this.log.error({ code: isOzwError(e) ? e.code : 'OZW_LAUNCH_FAILED', instance: a.key, err, retryAt: new Date(b.until).toISOString() }, 'launch failed');
+      await this.setStatus(a.key, { phase: 'BackOff', reason: 'LaunchFailed', message: `${err}; next try at ${new Date(b.until).toISOString()}` });
+    }
+  }
+
+  // --- lifecycle ---
+
+  /** Resolves when no pass runs and no action is in flight (tests, shutdown). */
+  async idle(): Promise<void> {
+    await this.queue.onIdle();
+    if (!this.passRunning && this.inFlight.size === 0) return;
+    await new Promise<void>((r) => this.idleWaiters.push(r));
+  }
+
+  get passes(): number {
+    return this.passCount;
+  }
+
+  async stop(graceMs = 30_000): Promise<void> {
+    this.stopped = true;
+    this.abort.abort();
+    this.reloadTimer?.cancel();
+    this.resyncTimer?.cancel();
+    for (const t of this.wakeTimers.splice(0)) t.cancel();
+    await this.watcher?.close();
+    await Promise.race([this.queue.onIdle(), new Promise((r) => setTimeout(r, graceMs).unref())]);
+    await this.o.envDir.sweep().catch(() => 0);
+    if (this.sub) this.sub.disconnect();
+  }
+}

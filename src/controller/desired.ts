@@ -1,0 +1,26 @@
+// The desired set: the manifests' persistent services plus the dynamic set
+// from Redis, resolved. Pure.
+import type { Model } from '../config/model.js';
+import { instanceKey, manifestRequests, resolveInstance, type InstanceRequest, type ResolvedInstance } from '../config/resolve.js';
+import { describe } from '../errors.js';
+import type { DynamicEntry } from '../state/store.js';
+import type { PlanInput } from './planner.js';
+
+export function desiredSet(model: Model, dynamic: DynamicEntry[]): { desired: ResolvedInstance[]; invalid: NonNullable<PlanInput['invalid']> } {
+  const reqs: InstanceRequest[] = manifestRequests(model);
+  const taken = new Set(reqs.map((r) => instanceKey(r.realm, r.name)));
+  for (const e of dynamic) {
+    if (taken.has(instanceKey(e.realm, e.name))) continue; // the manifests win; `services update` refuses such names
+    reqs.push({ ...e, source: 'dynamic' });
+  }
+  const desired: ResolvedInstance[] = [];
+  const invalid: NonNullable<PlanInput['invalid']> = [];
+  for (const r of reqs) {
+    try {
+      desired.push(resolveInstance(model, r));
+    } catch (e) {
+      invalid.push({ key: instanceKey(r.realm, r.name), realm: r.realm, name: r.name, service: r.service, variety: r.variety, profile: r.profile, message: describe(e) });
+    }
+  }
+  return { desired, invalid };
+}

@@ -1,0 +1,124 @@
+// The planner: desired state + observed state → actions and statuses. Pure:
+// no I/O, no clock (time comes in as `now`), so it is table-tested.
+import type { ResolvedInstance } from '../config/resolve.js';
+import type { ObservedContainer } from '../runtime/docker.js';
+import { containerName } from '../runtime/labels.js';
+import type { InstanceStatus, Phase } from '../state/status.js';
+
+export type Action =
+  | { kind: 'create'; key: string; desired: ResolvedInstance; lockers: string[] }
+  | { kind: 'replace'; key: string; desired: ResolvedInstance; old: ObservedContainer; lockers: string[]; why: 'spec-changed' | 'not-running' }
+  | { kind: 'remove'; key: string; container: ObservedContainer; why: 'not-desired' | 'duplicate' };
+
+export interface PlanInput {
+  provisioner: string;
+  desired: ResolvedInstance[];
+  /** Desired instances that could not be resolved (dynamic entries naming what does not exist). */
+  invalid?: { key: string; realm: string; name: string; service: string; variety: string | null; profile: string | null; message: string }[];
+  observed: ObservedContainer[];
+  /** "realm:locker" ids with an unlock key waiting in Redis. */
+  unlockKeys: ReadonlySet<string>;
+  /** "realm:locker" ids with a sealed blob in the vault. */
+  vaultKeys: ReadonlySet<string>;
+  /** Instances with an action in flight: left alone this pass. */
+  inFlight: ReadonlySet<string>;
+  /** Instances in back-off: not retried before `until` (ms). */
+  backoff: ReadonlyMap<string, { until: number; reason: string; message: string }>;
+  /** Lockers whose last token was wrong, per instance key, kept so status can say why it is still Locked. */
+  lockedReasons?: ReadonlyMap<string, { reason: string; message: string }>;
+  now: number;
+}
+
+export type PlannedStatus = Omit<InstanceStatus, 'since'>;
+
+export interface Plan {
+  actions: Action[];
+  statuses: PlannedStatus[];
+}
+
+export function plan(input: PlanInput): Plan {
+  const actions: Action[] = [];
+  const statuses: PlannedStatus[] = [];
+  const byKey = new Map<string, ObservedContainer[]>();
+  for (const c of input.observed) {
+    if (c.provisioner !== input.provisioner) continue; // never ours to touch
+    const k = `${c.realm}/${c.instance}`;
+    const list = byKey.get(k);
+    if (list) list.push(c);
+    else byKey.set(k, [c]);
+  }
+  const desiredKeys = new Set<string>();
+
+  for (const d of input.desired) {
+    desiredKeys.add(d.key);
+    const found = byKey.get(d.key) ?? [];
+    const canonical = containerName(d.realm, d.name);
+    // The one to keep: our canonical name first, then a running one.
+    const current = found.find((c) => c.name === canonical) ?? found.find((c) => c.running) ?? found[0];
+    const extras = found.filter((c) => c !== current);
+    const base = {
+      realm: d.realm, instance: d.name, service: d.service, variety: d.variety, profile: d.profile, source: d.source,
+      specHash: d.hash, containerId: current?.id ?? null, lockers: [] as string[],
+    };
+    const status = (phase: Phase, reason: string, message: string, lockers: string[] = []) =>
+      statuses.push({ ...base, phase, reason, message, lockers });
+
+    if (input.inFlight.has(d.key)) {
+      status('Starting', 'InProgress', 'a launch or replacement is in progress');
+      continue;
+    }
+    for (const x of extras) actions.push({ kind: 'remove', key: d.key, container: x, why: 'duplicate' });
+
+    if (d.type !== 'container') {
+      status('Pending', 'NotAContainer', `service type "${d.type}" is not run by this provisioner`);
+      continue;
+    }
+    const upToDate = current !== undefined && current.specHash === d.hash;
+    if (upToDate && current.running) {
+      status('Running', 'Running', `container ${current.name} is running`);
+      continue;
+    }
+    const bo = input.backoff.get(d.key);
+    if (bo && input.now < bo.until) {
+      status('BackOff', bo.reason, `${bo.message}; next try at ${new Date(bo.until).toISOString()}`);
+      continue;
+    }
+    const keep = current?.running ? ` (the running container keeps its previous spec until then)` : '';
+    const missingVault = d.spec.lockers.filter((l) => !input.vaultKeys.has(`${d.realm}:${l}`));
+    if (missingVault.length) {
+      status('Locked', 'LockerEmpty', `nothing sealed at ${missingVault.map((l) => `vault:${d.realm}:${l}`).join(', ')}; run \`ozwald secrets set\`${keep}`, missingVault);
+      continue;
+    }
+    const waiting = d.spec.lockers.filter((l) => !input.unlockKeys.has(`${d.realm}:${l}`));
+    if (waiting.length) {
+      const prior = input.lockedReasons?.get(d.key);
+      if (prior) status('Locked', prior.reason, `${prior.message}${keep}`, waiting);
+      else status('Locked', 'WaitingForUnlock', `waiting for \`ozwald unlock\` of ${waiting.map((l) => `${d.realm}:${l}`).join(', ')}${keep}`, waiting);
+      continue;
+    }
+    if (current === undefined) {
+      actions.push({ kind: 'create', key: d.key, desired: d, lockers: d.spec.lockers });
+      status('Pending', 'Creating', 'the container will be created');
+    } else {
+      const why = upToDate ? 'not-running' : 'spec-changed';
+      actions.push({ kind: 'replace', key: d.key, desired: d, old: current, lockers: d.spec.lockers, why });
+      status('Pending', why === 'spec-changed' ? 'SpecChanged' : 'NotRunning',
+        why === 'spec-changed' ? 'the spec changed; the container will be replaced' : `container ${current.name} is ${current.state}; it will be recreated`);
+    }
+  }
+
+  for (const inv of input.invalid ?? []) {
+    desiredKeys.add(inv.key);
+    const cur = byKey.get(inv.key)?.[0];
+    statuses.push({
+      realm: inv.realm, instance: inv.name, service: inv.service, variety: inv.variety, profile: inv.profile, source: 'dynamic',
+      specHash: '', containerId: cur?.id ?? null, lockers: [], phase: 'Failed', reason: 'InvalidSpec', message: inv.message,
+    });
+  }
+
+  for (const [k, list] of byKey) {
+    if (desiredKeys.has(k) || input.inFlight.has(k)) continue;
+    for (const c of list) actions.push({ kind: 'remove', key: k, container: c, why: 'not-desired' });
+  }
+  return { actions, statuses };
+}

@@ -1,0 +1,183 @@
+// The Docker side. Launches go through the docker CLI (`docker run --env-file`)
+// with an argument array and no shell; everything else goes through dockerode.
+import Docker from 'dockerode';
+import { execFile } from 'node:child_process';
+import { OzwError } from '../errors.js';
+import { LABEL, containerName } from './labels.js';
+
+export interface ObservedContainer {
+  id: string;
+  name: string;
+  realm: string;
+  instance: string;
+  provisioner: string;
+  specHash: string;
+  running: boolean;
+  state: string;
+  status: string;
+}
+
+export interface LaunchSpec {
+  realm: string;
+  instance: string;
+  service: string;
+  variety: string | null;
+  profile: string | null;
+  specHash: string;
+  image: string;
+  command: string[] | null;
+  entrypoint: string[] | null;
+  volumes: string[];
+}
+
+export function runArgs(provisioner: string, s: LaunchSpec, envFile: string, name = containerName(s.realm, s.instance)): string[] {
+  const labels: [string, string][] = [
+    [LABEL.managed, 'true'], [LABEL.provisioner, provisioner], [LABEL.realm, s.realm], [LABEL.instance, s.instance],
+    [LABEL.service, s.service], [LABEL.variety, s.variety ?? ''], [LABEL.profile, s.profile ?? ''], [LABEL.specHash, s.specHash],
+  ];
+  const args = ['run', '--detach', '--name', name, '--restart', 'no'];
+  for (const [k, v] of labels) args.push('--label', `${k}=${v}`);
+  args.push('--env-file', envFile);
+  for (const v of s.volumes) args.push('--volume', v);
+  const ep = s.entrypoint;
+  if (ep && ep.length) args.push('--entrypoint', ep[0]!);
+  args.push('--', s.image);
+  if (ep && ep.length > 1) args.push(...ep.slice(1));
+  if (s.command) args.push(...s.command);
+  return args;
+}
+
+export class Runtime {
+  readonly docker: Docker;
+  constructor(readonly provisioner: string, opts: { docker?: Docker; cli?: string; stopTimeout?: number } = {}) {
+    this.docker = opts.docker ?? new Docker();
+    this.cli = opts.cli ?? process.env.OZWALD_DOCKER_CLI ?? 'docker';
+    this.stopTimeout = opts.stopTimeout ?? 10;
+  }
+  private readonly cli: string;
+  private readonly stopTimeout: number;
+
+  async ping(): Promise<void> {
+    try {
+      await this.docker.ping();
+    } catch (e) {
+      throw new OzwError('OZW_DOCKER_UNAVAILABLE', `cannot reach the Docker engine (${process.env.DOCKER_HOST ?? 'default socket'}): ${(e as Error).message}`);
+    }
+  }
+
+  /** This provisioner's containers, running or not. One API call. */
+  async list(): Promise<ObservedContainer[]> {
+    const raw = await this.docker.listContainers({
+      all: true,
+      filters: { label: [`${LABEL.managed}=true`, `${LABEL.provisioner}=${this.provisioner}`] },
+    });
+    return raw.map((c) => ({
+      id: c.Id,
+      name: (c.Names[0] ?? '').replace(/^\//, ''),
+      realm: c.Labels[LABEL.realm] ?? '',
+      instance: c.Labels[LABEL.instance] ?? '',
+      provisioner: c.Labels[LABEL.provisioner] ?? '',
+      specHash: c.Labels[LABEL.specHash] ?? '',
+      running: c.State === 'running',
+      state: c.State,
+      status: c.Status,
+    }));
+  }
+
+  /**
+   * `docker run -d` with an env-file. Returns the container id. The engine's
+   * error is passed on with every known secret value cut out of it.
+   */
+  run(spec: LaunchSpec, envFile: string, secretValues: string[] = [], timeoutMs = 120_000): Promise<string> {
+    const args = runArgs(this.provisioner, spec, envFile);
+    return new Promise((resolve, reject) => {
+      execFile(this.cli, args, { timeout: timeoutMs, maxBuffer: 1024 * 1024, env: process.env }, (err, stdout, stderr) => {
+        if (!err) {
+          resolve(stdout.trim().split('\n').pop() ?? '');
+          return;
+        }
+        let why = (stderr || err.message).trim().split('\n').filter(Boolean).slice(-3).join(' / ');
+        for (const v of secretValues) if (v.length >= 3) why = why.split(v).join('[redacted]');
+        why = why.split(envFile).join('<env-file>');
+        reject(new OzwError('OZW_LAUNCH_FAILED', `docker run for ${spec.realm}:${spec.instance} failed: ${why}`));
+      });
+    });
+  }
+
+  private guard(c: ObservedContainer): void {
+    // Belt and braces: the planner only hands us our own containers.
+    if (c.provisioner !== this.provisioner) throw new Error(`refusing to touch container ${c.name}: provisioner label is "${c.provisioner}"`);
+  }
+
+  async stopAndRemove(c: ObservedContainer): Promise<void> {
+    this.guard(c);
+    const ct = this.docker.getContainer(c.id);
+    try {
+      if (c.running) await ct.stop({ t: this.stopTimeout });
+    } catch (e) {
+      if (!ignorable(e)) throw e;
+    }
+    try {
+      await ct.remove({ force: true, v: false });
+    } catch (e) {
+      if (!ignorable(e)) throw e;
+    }
+  }
+
+  async rename(c: ObservedContainer, name: string): Promise<void> {
+    this.guard(c);
+    await this.docker.getContainer(c.id).rename({ name });
+  }
+
+  async stop(c: ObservedContainer): Promise<void> {
+    this.guard(c);
+    try {
+      await this.docker.getContainer(c.id).stop({ t: this.stopTimeout });
+    } catch (e) {
+      if (!ignorable(e)) throw e;
+    }
+  }
+
+  async start(c: ObservedContainer): Promise<void> {
+    this.guard(c);
+    try {
+      await this.docker.getContainer(c.id).start();
+    } catch (e) {
+      if (!ignorable(e)) throw e;
+    }
+  }
+
+  /** Our containers' lifecycle events; calls back on each, reconnects when the stream ends. */
+  async events(onEvent: (e: { action: string; id: string }) => void, signal: AbortSignal): Promise<void> {
+    const stream = (await this.docker.getEvents({
+      filters: { type: ['container'], label: [`${LABEL.provisioner}=${this.provisioner}`] },
+    })) as NodeJS.ReadableStream & { destroy?: () => void };
+    signal.addEventListener('abort', () => stream.destroy?.(), { once: true });
+    let buf = '';
+    await new Promise<void>((resolve) => {
+      stream.on('data', (chunk: Buffer) => {
+        buf += chunk.toString('utf8');
+        let nl: number;
+        while ((nl = buf.indexOf('\n')) >= 0) {
+          const line = buf.slice(0, nl).trim();
+          buf = buf.slice(nl + 1);
+          if (!line) continue;
+          try {
+            const ev = JSON.parse(line) as { Action?: string; id?: string; Actor?: { ID?: string } };
+            onEvent({ action: ev.Action ?? '', id: ev.id ?? ev.Actor?.ID ?? '' });
+          } catch {
+            /* a malformed line is skipped; the periodic resync covers anything missed */
+          }
+        }
+      });
+      stream.on('end', () => resolve());
+      stream.on('close', () => resolve());
+      stream.on('error', () => resolve());
+    });
+  }
+}
+
+function ignorable(e: unknown): boolean {
+  const code = (e as { statusCode?: number }).statusCode;
+  return code === 304 || code === 404;
+}

@@ -1,0 +1,12 @@
+export const LABEL = {
+  managed: 'ozwald.managed',
+  provisioner: 'ozwald.provisioner',
+  realm: 'ozwald.realm',
+  instance: 'ozwald.instance',
+  service: 'ozwald.service',
+  profile: 'ozwald.profile',
+  variety: 'ozwald.variety',
+  specHash: 'ozwald.spec-hash',
+} as const;
+
+export const containerName = (realm: string, instance: string) => `ozsvc--${realm}--${instance}`;

@@ -1,0 +1,172 @@
+// Everything the controller, CLI and API keep in Redis goes through here.
+import { Redis } from 'ioredis';
+import { OzwError } from '../errors.js';
+import { keys, unlockKey, vaultKey } from './keys.js';
+import type { ControllerStatus, InstanceStatus } from './status.js';
+
+// Takes all the unlock keys or none: a service that needs several lockers must
+// never strand one token by taking it alone.
+const TAKE_ALL = `
+for i, k in ipairs(KEYS) do
+  if redis.call('EXISTS', k) == 0 then return false end
+end
+local out = {}
+for i, k in ipairs(KEYS) do out[i] = redis.call('GETDEL', k) end
+return out
+`;
+
+export function connectRedis(url: string, opts: { forever?: boolean } = {}): Redis {
+  const r = new Redis(url, {
+    lazyConnect: true,
+    enableReadyCheck: true,
+    // The controller rides out Redis restarts; a CLI command fails fast.
+    maxRetriesPerRequest: opts.forever ? null : 1,
+    retryStrategy: opts.forever ? (n) => Math.min(200 * 2 ** Math.min(n, 6), 5000) : () => null,
+    connectTimeout: 3000,
+  });
+  r.on('error', () => {}); // reported where commands fail; no unhandled 'error' events
+  return r;
+}
+
+export async function ensureConnected(r: Redis, url: string): Promise<void> {
+  if (r.status === 'ready') return;
+  try {
+    if (r.status === 'wait') await r.connect();
+    await r.ping();
+  } catch (e) {
+    throw new OzwError('OZW_REDIS_UNAVAILABLE', `cannot reach Redis at ${redactUrl(url)}: ${(e as Error).message}`);
+  }
+}
+
+/** A Redis URL without its password, for messages. */
+export function redactUrl(url: string): string {
+  try {
+    const u = new URL(url);
+    if (u.password) u.password = '***';
+    return u.toString();
+  } catch {
+    return '(unparseable Redis URL)';
+  }
+}
+
+export class Store {
+  readonly k: ReturnType<typeof keys>;
+  constructor(readonly redis: Redis, readonly provisioner: string) {
+    this.k = keys(provisioner);
+  }
+
+  // --- vault ---
+  getVault(realm: string, locker: string): Promise<string | null> {
+    return this.redis.get(vaultKey(realm, locker));
+  }
+  async setVault(realm: string, locker: string, blob: string): Promise<void> {
+    await this.redis.set(vaultKey(realm, locker), blob);
+  }
+  async delVault(realm: string, locker: string): Promise<boolean> {
+    return (await this.redis.del(vaultKey(realm, locker))) > 0;
+  }
+  async listVault(): Promise<{ realm: string; locker: string; blob: string }[]> {
+    const found: string[] = [];
+    let cursor = '0';
+    do {
+      const [next, batch] = await this.redis.scan(cursor, 'MATCH', 'vault:*', 'COUNT', 500);
+      cursor = next;
+      found.push(...batch);
+    } while (cursor !== '0');
+    found.sort();
+    if (found.length === 0) return [];
+    const blobs = await this.redis.mget(...found);
+    const out: { realm: string; locker: string; blob: string }[] = [];
+    found.forEach((key, i) => {
+      const [, realm, locker] = key.split(':');
+      const blob = blobs[i];
+      if (realm && locker && typeof blob === 'string') out.push({ realm, locker, blob });
+    });
+    return out;
+  }
+
+  // --- unlock ---
+  /** Writes the token with an absolute expiry, so a retried write cannot extend it. */
+  async setUnlock(realm: string, locker: string, token: string, ttlSeconds: number, nowMs: number): Promise<void> {
+    const exat = Math.floor(nowMs / 1000) + ttlSeconds;
+    await this.redis.set(unlockKey(realm, locker), token, 'EXAT', exat);
+    await this.wake(`unlock ${realm}:${locker}`);
+  }
+
+  /**
+   * Takes the unlock keys of these lockers, all or none, with GETDEL. Never
+   * retried: a lost reply means the tokens are gone and the user unlocks again.
+   */
+  async takeTokens(realm: string, lockers: string[]): Promise<Map<string, string> | null> {
+    if (lockers.length === 0) return new Map();
+    const names = lockers.map((l) => unlockKey(realm, l));
+    let values: (string | null)[] | null;
+    if (names.length === 1) {
+      values = [await this.redis.getdel(names[0]!)];
+      if (values[0] === null) return null;
+    } else {
+      values = (await this.redis.eval(TAKE_ALL, names.length, ...names)) as (string | null)[] | null;
+      if (!values) return null;
+    }
+    const out = new Map<string, string>();
+    lockers.forEach((l, i) => out.set(l, String(values![i])));
+    return out;
+  }
+
+  /** One round trip: which of these realm/locker pairs have an unlock key and a sealed blob. */
+  async lockerPresence(pairs: { realm: string; locker: string }[]): Promise<{ unlock: Set<string>; vault: Set<string> }> {
+    const unlock = new Set<string>();
+    const vault = new Set<string>();
+    if (pairs.length === 0) return { unlock, vault };
+    const p = this.redis.pipeline();
+    for (const { realm, locker } of pairs) {
+      p.exists(unlockKey(realm, locker));
+      p.exists(vaultKey(realm, locker));
+    }
+    const res = (await p.exec()) ?? [];
+    pairs.forEach(({ realm, locker }, i) => {
+      const id = `${realm}:${locker}`;
+      const u = res[2 * i];
+      const v = res[2 * i + 1];
+      if (u && !u[0] && u[1] === 1) unlock.add(id);
+      if (v && !v[0] && v[1] === 1) vault.add(id);
+    });
+    return { unlock, vault };
+  }
+
+  // --- wake-ups ---
+  async wake(why: string): Promise<void> {
+    await this.redis.publish(this.k.wake, why);
+  }
+
+  // --- status ---
+  async writeStatuses(set: InstanceStatus[], remove: string[]): Promise<void> {
+    if (set.length === 0 && remove.length === 0) return;
+    const p = this.redis.pipeline();
+    if (set.length) p.hset(this.k.status, Object.fromEntries(set.map((s) => [`${s.realm}/${s.instance}`, JSON.stringify(s)])));
+    if (remove.length) p.hdel(this.k.status, ...remove);
+    const res = await p.exec();
+    const failed = res?.find(([err]) => err);
+    if (failed) throw failed[0];
+  }
+  async readStatuses(): Promise<InstanceStatus[]> {
+    const all = await this.redis.hgetall(this.k.status);
+    return Object.keys(all).sort().map((k) => JSON.parse(all[k]!) as InstanceStatus);
+  }
+  async writeController(s: ControllerStatus): Promise<void> {
+    await this.redis.set(this.k.controller, JSON.stringify(s));
+  }
+  async readController(): Promise<ControllerStatus | null> {
+    const v = await this.redis.get(this.k.controller);
+    return v ? (JSON.parse(v) as ControllerStatus) : null;
+  }
+
+  // --- dynamic desired set ---
+  async readDesired(): Promise<{ generation: number; services: DynamicEntry[] }> {
+    const v = await this.redis.get(this.k.desired);
+    if (!v) return { generation: 0, services: [] };
+    return JSON.parse(v) as { generation: number; services: DynamicEntry[] };
+  }
+}
+
+export interface DynamicEntry { realm: string; name: string; service: string; variety: string | null; profile: string | null }

@@ -1,0 +1,93 @@
+// The env-file that carries a launch's environment to `docker run --env-file`.
+// It lives in a private directory (0700, on tmpfs where there is one), is
+// created exclusively with mode 0600 and never outlives the launch.
+import { constants, promises as fs, existsSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { join } from 'node:path';
+import { tmpdir } from 'node:os';
+import { OzwError } from '../errors.js';
+import { envPairProblem } from './payload.js';
+
+const PREFIX = 'env-';
+
+/** Where env-files go when nothing is configured: tmpfs first, so plaintext never reaches a disk. */
+export function defaultRuntimeBase(env: NodeJS.ProcessEnv = process.env): string {
+  if (env.OZWALD_RUNTIME_DIR) return env.OZWALD_RUNTIME_DIR;
+  if (env.XDG_RUNTIME_DIR) return join(env.XDG_RUNTIME_DIR, 'ozwald');
+  const uid = process.getuid?.() ?? 0;
+  if (existsSync('/dev/shm')) return join('/dev/shm', `ozwald-${uid}`);
+  return join(tmpdir(), `ozwald-${uid}`);
+}
+
+async function ensurePrivateDir(dir: string): Promise<void> {
+  await fs.mkdir(dir, { recursive: true, mode: 0o700 });
+  const st = await fs.lstat(dir);
+  const uid = process.getuid?.();
+  if (!st.isDirectory()) throw new OzwError('OZW_ENVFILE_FAILED', `${dir} is not a directory (a symlink is refused)`);
+  if (uid !== undefined && st.uid !== uid) throw new OzwError('OZW_ENVFILE_FAILED', `${dir} is owned by uid ${st.uid}, not by this process (uid ${uid})`);
+  if ((st.mode & 0o077) !== 0) {
+    // We own it: tighten it rather than fail, then check it stuck.
+    await fs.chmod(dir, 0o700);
+    const again = await fs.lstat(dir);
+    if ((again.mode & 0o077) !== 0) throw new OzwError('OZW_ENVFILE_FAILED', `${dir} is not private (mode ${(again.mode & 0o777).toString(8)})`);
+  }
+}
+
+/** The text of an env-file: one KEY=VALUE per line, values verbatim. */
+export function renderEnvFile(env: ReadonlyArray<readonly [string, string]>): string {
+  let out = '';
+  for (const [k, v] of env) {
+    const p = envPairProblem(k, v);
+    if (p) throw new OzwError('OZW_PAYLOAD_INVALID', p);
+    out += `${k}=${v}\n`;
+  }
+  return out;
+}
+
+export class EnvFileDir {
+  constructor(readonly dir: string) {}
+
+  async prepare(): Promise<void> {
+    await ensurePrivateDir(this.dir);
+  }
+
+  /** Removes env-files a crashed run left behind. Returns how many. */
+  async sweep(): Promise<number> {
+    await this.prepare();
+    let n = 0;
+    for (const name of await fs.readdir(this.dir)) {
+      if (!name.startsWith(PREFIX)) continue;
+      await fs.rm(join(this.dir, name), { force: true });
+      n++;
+    }
+    return n;
+  }
+
+  async write(env: ReadonlyArray<readonly [string, string]>): Promise<string> {
+    const text = renderEnvFile(env);
+    await this.prepare();
+    const path = join(this.dir, PREFIX + randomBytes(12).toString('hex'));
+    let fh: fs.FileHandle | undefined;
+    try {
+      // O_EXCL | O_NOFOLLOW: never reuse or follow something already there.
+      fh = await fs.open(path, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600);
+      await fh.writeFile(text, 'utf8');
+    } catch (e) {
+      await fh?.close().catch(() => {});
+      await fs.rm(path, { force: true }).catch(() => {});
+      throw new OzwError('OZW_ENVFILE_FAILED', `could not write an env-file in ${this.dir}: ${(e as NodeJS.ErrnoException).code ?? 'error'}`);
+    }
+    await fh.close();
+    return path;
+  }
+
+  /** Writes the file, runs fn with its path, and removes it whatever fn does. */
+  async with<T>(env: ReadonlyArray<readonly [string, string]>, fn: (path: string) => Promise<T>): Promise<T> {
+    const path = await this.write(env);
+    try {
+      return await fn(path);
+    } finally {
+      await fs.rm(path, { force: true });
+    }
+  }
+}
