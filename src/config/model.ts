@@ -3,6 +3,7 @@ import { dirname } from 'node:path';
 import { Manifest, KNOWN_KEYS, type ServiceDefT, type OverrideT } from './schema.js';
 import { parseYamlFile, pathText, type ParsedFile, type Problem, type Path } from './yaml.js';
 import { didYouMean, listOf } from './suggest.js';
+import { splitWords } from './words.js';
 
 export interface Origin { file: string; line: number; col: number }
 export interface ServiceModel {
@@ -130,10 +131,17 @@ export function buildModel(sources: Source[]): { model?: Model; problems: Proble
       });
     }
   }
-  if (problems.length) return { problems };
+  if (problems.length) return { problems: sortProblems(problems) };
   const model: Model = { realms };
   problems.push(...crossCheck(model));
-  return problems.length ? { problems } : { model, problems };
+  return problems.length ? { problems: sortProblems(problems) } : { model, problems };
+}
+
+/** Files in the order read, then by position: the order an editor shows them. */
+function sortProblems(ps: Problem[]): Problem[] {
+  const order = new Map<string, number>();
+  ps.forEach((p) => order.has(p.file) || order.set(p.file, order.size));
+  return [...ps].sort((a, b) => order.get(a.file)! - order.get(b.file)! || a.line - b.line || a.col - b.col);
 }
 
 /** References between realms' parts: lockers named by services, persistent services' service/variety/profile. */
@@ -143,6 +151,15 @@ function crossCheck(model: Model): Problem[] {
     for (const svc of realm.services.values()) {
       const parts: [string, OverrideT][] = [['', svc.def], ...[...svc.varieties].map(([n, v]): [string, OverrideT] => [`variety "${n}"`, v]), ...[...svc.profiles].map(([n, v]): [string, OverrideT] => [`profile "${n}"`, v])];
       for (const [where, part] of parts) {
+        for (const field of ['command', 'entrypoint'] as const) {
+          const v = part[field];
+          if (typeof v !== 'string') continue;
+          try {
+            splitWords(v);
+          } catch (e) {
+            out.push({ ...svc.origin, path: `realms.${realm.name}.service-definitions.${svc.def.name}${where ? ` ${where}` : ''}.${field}`, message: `${field}: ${(e as Error).message}` });
+          }
+        }
         for (const l of part.lockers ?? []) {
           if (!realm.lockers.has(l)) {
             const hint = didYouMean(l, realm.lockers.keys());

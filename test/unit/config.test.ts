@@ -1,0 +1,269 @@
+import t from 'tap';
+import { buildModel, type Model } from '../../src/config/model.js';
+import { formatProblem } from '../../src/config/yaml.js';
+import { resolveInstance, manifestRequests, type InstanceRequest } from '../../src/config/resolve.js';
+import { parseSpec, formatSpec } from '../../src/config/spec.js';
+
+const problemsOf = (files: Record<string, string>) => buildModel(Object.entries(files).map(([file, text]) => ({ file, text }))).problems.map(formatProblem);
+const modelOf = (text: string): Model => {
+  const r = buildModel([{ file: 'm.yml', text }]);
+  if (!r.model) throw new Error(r.problems.map(formatProblem).join('\n'));
+  return r.model;
+};
+const req = (service: string, variety: string | null = null, profile: string | null = null, name = service): InstanceRequest =>
+  ({ realm: 'r', name, service, variety, profile, source: 'manifest' });
+
+const LLM = `
+realms:
+  r:
+    vault:
+      lockers: {base-keys: {}, gpu-keys: {}, prof-keys: {}}
+    service-definitions:
+      - name: llm
+        type: container
+        image: llm:base
+        command: serve --port 8000
+        environment: {MODEL: base, GPU: false, THREADS: 4, ORDER: base}
+        lockers: [base-keys]
+        volumes: ["/data/models:/models:ro", "/tmp/cache:/cache"]
+        varieties:
+          nvidia:
+            image: llm:cuda
+            environment: {GPU: true, ORDER: variety}
+            lockers: [gpu-keys, base-keys]
+            volumes: ["/fast/models:/models:ro"]
+          cpu: {}
+        profiles:
+          small:
+            environment: {MAX_LEN: 4096, ORDER: profile}
+            command: [serve, --small]
+            lockers: [prof-keys, gpu-keys]
+          plain:
+            image: llm:plain
+`;
+
+t.test('resolution: environment base < variety < profile; image and command profile > variety > base', async (t) => {
+  const m = modelOf(LLM);
+  const base = resolveInstance(m, req('llm'));
+  t.same(base.spec, {
+    image: 'llm:base', command: ['serve', '--port', '8000'], entrypoint: null,
+    environment: [['MODEL', 'base'], ['GPU', 'false'], ['THREADS', '4'], ['ORDER', 'base']],
+    lockers: ['base-keys'], volumes: ['/data/models:/models:ro', '/tmp/cache:/cache'],
+  });
+  const v = resolveInstance(m, req('llm', 'nvidia'));
+  t.same(v.spec.image, 'llm:cuda');
+  t.same(v.spec.environment, [['MODEL', 'base'], ['THREADS', '4'], ['GPU', 'true'], ['ORDER', 'variety']]);
+  t.same(v.spec.lockers, ['base-keys', 'gpu-keys'], 'ordered union, duplicates dropped');
+  t.same(v.spec.volumes, ['/fast/models:/models:ro', '/tmp/cache:/cache'], 'volumes merge by container path');
+  const vp = resolveInstance(m, req('llm', 'nvidia', 'small'));
+  t.same(vp.spec.image, 'llm:cuda', 'profile without image keeps the variety image');
+  t.same(vp.spec.command, ['serve', '--small']);
+  t.same(vp.spec.environment, [['MODEL', 'base'], ['THREADS', '4'], ['GPU', 'true'], ['MAX_LEN', '4096'], ['ORDER', 'profile']]);
+  t.same(vp.spec.lockers, ['base-keys', 'gpu-keys', 'prof-keys']);
+  t.same(resolveInstance(m, req('llm', 'nvidia', 'plain')).spec.image, 'llm:plain', 'profile image beats variety image');
+  t.same(resolveInstance(m, req('llm', 'cpu')).spec.image, 'llm:base', 'empty variety keeps the base');
+});
+
+t.test('the spec hash follows the resolved spec', async (t) => {
+  const m = modelOf(LLM);
+  const a = resolveInstance(m, req('llm', 'nvidia', 'small'));
+  t.equal(resolveInstance(m, req('llm', 'nvidia', 'small')).hash, a.hash, 'stable');
+  t.match(a.hash, /^[0-9a-f]{24}$/);
+  const changedEnv = modelOf(LLM.replace('MAX_LEN: 4096', 'MAX_LEN: 4097'));
+  t.not(resolveInstance(changedEnv, req('llm', 'nvidia', 'small')).hash, a.hash, 'environment change');
+  const changedImage = modelOf(LLM.replace('image: llm:cuda', 'image: llm:cuda2'));
+  t.not(resolveInstance(changedImage, req('llm', 'nvidia', 'small')).hash, a.hash, 'image change');
+  const changedLockers = modelOf(LLM.replace('lockers: [prof-keys, gpu-keys]', 'lockers: [gpu-keys]'));
+  t.not(resolveInstance(changedLockers, req('llm', 'nvidia', 'small')).hash, a.hash, 'locker names are in the hash');
+  const reordered = modelOf(LLM.replace('environment: {MAX_LEN: 4096, ORDER: profile}', 'environment: {ORDER: profile, MAX_LEN: 4096}'));
+  t.equal(resolveInstance(reordered, req('llm', 'nvidia', 'small')).hash, a.hash, 'key order in the file does not matter');
+  t.equal(resolveInstance(modelOf(`# a comment\n${LLM}`), req('llm', 'nvidia', 'small')).hash, a.hash, 'comments do not matter');
+});
+
+t.test('unknown names are errors that list what exists', async (t) => {
+  const m = modelOf(LLM);
+  t.throws(() => resolveInstance(m, { ...req('llm'), realm: 'nope' }), { code: 'OZW_UNKNOWN_REFERENCE', message: 'realm "nope" does not exist (realms: r)' });
+  t.throws(() => resolveInstance(m, req('lm')), { message: 'service "lm" is not defined in realm "r" (services: llm)' });
+  t.throws(() => resolveInstance(m, req('llm', 'amd')), { message: 'service "llm" has no variety "amd" (varieties: cpu or nvidia)' });
+  t.throws(() => resolveInstance(m, req('llm', null, 'huge')), { message: 'service "llm" has no profile "huge" (profiles: plain or small)' });
+});
+
+t.test('environment values are the text written in the file', async (t) => {
+  const m = modelOf(`%YAML 1.1
+---
+realms:
+  r:
+    service-definitions:
+      - name: s
+        type: container
+        image: i
+        environment:
+          FLOAT: 0.9
+          VERSION: 1.10
+          OCTAL: 0640
+          HEX: 0x1F
+          NO_UPPER: NO
+          YES: yes
+          ON: on
+          TRUE: true
+          FALSE: False
+          EXP: 1e3
+          NEG: -0
+          QUOTED: "0640"
+          EMPTY: ""
+          TILDE_STR: "~"
+          SPACES: '  a  '
+          BLOCK: |-
+            text
+`);
+  t.same(Object.fromEntries(resolveInstance(m, req('s')).spec.environment), {
+    FLOAT: '0.9', VERSION: '1.10', OCTAL: '0640', HEX: '0x1F', NO_UPPER: 'NO', YES: 'yes', ON: 'on', TRUE: 'true', FALSE: 'False',
+    EXP: '1e3', NEG: '-0', QUOTED: '0640', EMPTY: '', TILDE_STR: '~', SPACES: '  a  ', BLOCK: 'text',
+  });
+});
+
+const SVC = (extra: string) => `realms:\n  r:\n    service-definitions:\n      - name: a\n        type: container\n        image: i\n${extra}`;
+
+t.test('schema errors carry file:line:col and the field path', async (t) => {
+  t.same(problemsOf({ 'dup.yml': SVC('        image: j\n') }), ['dup.yml:7:9: YAML: Map keys must be unique']);
+  t.same(problemsOf({ 'env.yml': SVC('        environment:\n          A:\n          B: [1]\n          C: {x: 1}\n          "bad name": x\n          D: ~\n') }), [
+    'env.yml:8:13: environment values must be a string, number or boolean, not null (realms.r.service-definitions.0.environment.A)',
+    'env.yml:9:14: environment values must be a string, number or boolean, not a list (realms.r.service-definitions.0.environment.B)',
+    'env.yml:10:14: environment values must be a string, number or boolean, not a map (realms.r.service-definitions.0.environment.C)',
+    'env.yml:11:11: invalid name "bad name": environment names must match [A-Za-z_][A-Za-z0-9_.-]* (realms.r.service-definitions.0.environment.bad name)',
+    'env.yml:12:14: environment values must be a string, number or boolean, not null (realms.r.service-definitions.0.environment.D)',
+  ]);
+  t.same(problemsOf({ 'typo.yml': 'realms:\n  r:\n    service-definitons: []\n    vault:\n      lockers: {k: {}}\n      lokers: 1\n' }), [
+    'typo.yml:3:5: unknown key "service-definitons"; did you mean "service-definitions"? (realms.r.service-definitons)',
+    'typo.yml:6:7: unknown key "lokers"; did you mean "lockers"? (realms.r.vault.lokers)',
+  ]);
+  t.same(problemsOf({ 'typo.yml': SVC('        enviroment: {}\n        zzz: 1\n') }), [
+    'typo.yml:7:9: unknown key "enviroment"; did you mean "environment"? (realms.r.service-definitions.0.enviroment)',
+    'typo.yml:8:9: unknown key "zzz" (realms.r.service-definitions.0.zzz)',
+  ]);
+  t.same(problemsOf({ 't.yml': 'realms:\n  r:\n    service-definitions:\n      - name: a\n        type: container\n        image: 5\n        command: {x: 1}\n        bridge-connector: {port: "80", name: x}\n' }), [
+    't.yml:6:16: expected string, got number (realms.r.service-definitions.0.image)',
+    't.yml:7:18: must be a string or a list of strings (realms.r.service-definitions.0.command)',
+    't.yml:8:34: expected number, got string (realms.r.service-definitions.0.bridge-connector.port)',
+  ]);
+  t.same(problemsOf({ 'q.yml': SVC(`        command: "sh -c 'oops"\n`) }), ['q.yml:4:15: command: unterminated single quote (realms.r.service-definitions.a.command)']);
+});
+
+t.test('YAML features that would surprise are refused', async (t) => {
+  t.same(problemsOf({ 'm.yml': 'base: &b {x: 1}\nrealms:\n  r:\n    <<: *b\n' }), [
+    'm.yml:4:5: merge keys (<<) are not supported: repeat the fields, or use a variety/profile (realms.r)',
+  ]);
+  t.same(problemsOf({ 'b.yml': 'realms:\n  r:\n    description: !!binary aGVsbG8=\n' }), [
+    'b.yml:3:27: unsupported value (tag tag:yaml.org,2002:binary); use a string, number, boolean or null (realms.r.description)',
+  ]);
+  t.same(problemsOf({ 'u.yml': 'realms:\n  r:\n    description: !custom x\n' }), ['u.yml:3:18: YAML: Unresolved tag: !custom']);
+  t.same(problemsOf({ 'v.yml': '%YAML 1.3\n---\nrealms: {}\n' }), ['v.yml:1:7: YAML: Unsupported YAML version 1.3']);
+  t.same(problemsOf({ 'two.yml': 'realms: {}\n---\nrealms: {}\n' }), ['two.yml:2:1: a manifest file holds one YAML document; found more than one']);
+  t.same(problemsOf({ 'e.yml': '' }), ['e.yml:1:1: the file is empty']);
+  t.same(problemsOf({ 'c.yml': '# only a comment\n' }), ['c.yml:1:1: the file is empty']);
+  t.same(problemsOf({ 'half.yml': 'realms:\n  r:\n    service-definitions:\n      - name: a\n        type: "contai' }), ['half.yml:5:22: YAML: Missing closing "quote']);
+  t.same(problemsOf({ 'l.yml': '- 1\n- 2\n' }), ['l.yml:1:1: a manifest must be a map with keys such as realms, hosts, provisioners']);
+});
+
+t.test('names are restricted to a safe set', async (t) => {
+  t.same(problemsOf({ 'n.yml': 'realms:\n  "bad:realm": {}\n  ok:\n    service-definitions:\n      - name: "a b"\n        type: container\n      - name: "x/../y"\n        type: container\n      - name: "*"\n        type: container\n' }), [
+    `n.yml:2:3: invalid name "bad:realm": a realm name must start with a letter or digit and hold only letters, digits, '_', '.', '-' (at most 63 characters) (realms.bad:realm)`,
+    `n.yml:5:15: a service name must start with a letter or digit and hold only letters, digits, '_', '.', '-' (at most 63 characters) (realms.ok.service-definitions.0.name)`,
+    `n.yml:7:15: a service name must start with a letter or digit and hold only letters, digits, '_', '.', '-' (at most 63 characters) (realms.ok.service-definitions.1.name)`,
+    `n.yml:9:15: a service name must start with a letter or digit and hold only letters, digits, '_', '.', '-' (at most 63 characters) (realms.ok.service-definitions.2.name)`,
+  ]);
+});
+
+t.test('references between parts are checked', async (t) => {
+  t.same(problemsOf({ 'refs.yml': 'realms:\n  r:\n    vault: {lockers: [k1]}\n    service-definitions:\n      - name: a\n        type: container\n        lockers: [k2]\n      - name: b\n        type: container\n        image: x\n        varieties: {v: {}}\n    persistent-services:\n      - {name: a, service: a}\n      - {name: b1, service: b, variety: w, profile: p}\n      - {name: c, service: nosuch}\n' }), [
+    `refs.yml:5:15: locker "k2" is not in realm "r"'s vault (lockers: k1); did you mean "k1"? (realms.r.service-definitions.a.lockers)`,
+    'refs.yml:13:16: service "a" has no image for this instance (set image on the service, its variety or its profile) (realms.r.persistent-services.a)',
+    'refs.yml:14:16: service "b" has no variety "w" (varieties: v) (realms.r.persistent-services.b1)',
+    'refs.yml:14:16: service "b" has no profile "p" (profiles: (none)) (realms.r.persistent-services.b1)',
+    'refs.yml:15:16: service "nosuch" is not defined in realm "r" (services: a or b) (realms.r.persistent-services.c)',
+  ]);
+});
+
+t.test('fragments merge by realm; a second definition names both files', async (t) => {
+  const a = 'realms:\n  r:\n    vault: {lockers: {k: {}}}\n    service-definitions:\n      - {name: web, type: container, image: w}\n';
+  const b = 'realms:\n  r:\n    service-definitions:\n      - {name: api, type: container, image: a, lockers: [k]}\n    persistent-services:\n      - {name: web, service: web}\n      - {name: api, service: api}\n';
+  const r = buildModel([{ file: 'a.yml', text: a }, { file: 'b.yml', text: b }]);
+  t.same(r.problems, []);
+  t.same(manifestRequests(r.model!).map((x) => `${x.realm}/${x.name}`), ['r/web', 'r/api']);
+  t.same(resolveInstance(r.model!, req('api')).spec.lockers, ['k'], 'a locker declared in another fragment counts');
+  t.same(problemsOf({ 'a.yml': a, 'b.yml': a.replace('vault: {lockers: {k: {}}}', 'vault: {lockers: [k]}') }), [
+    'b.yml:3:23: locker "k" of realm "r" is also defined at a.yml:3:23 (realms.r.vault.lockers.0)',
+    'b.yml:5:16: service "web" of realm "r" is also defined at a.yml:5:16 (realms.r.service-definitions.0.name)',
+  ]);
+  t.same(problemsOf({ 'a.yml': b, 'c.yml': 'realms:\n  r:\n    persistent-services:\n      - {name: web, service: web}\n' }).slice(0, 1), [
+    'c.yml:4:16: persistent service "web" of realm "r" is also defined at a.yml:6:16 (realms.r.persistent-services.0.name)',
+  ]);
+});
+
+t.test('Python Ozwald settings load: list profiles, map lockers, other service types, all top-level keys', async (t) => {
+  const py = `
+hosts:
+  - name: localhost
+    ip: 127.0.0.1
+provisioners:
+  - name: localhost
+    host: localhost
+    cache: {type: redis, parameters: {host: localhost, port: 6479, db: 0}}
+volumes:
+  data:
+    type: bind
+    source: \${SETTINGS_FILE_DIR}/data
+realms:
+  default:
+    networks:
+      - {name: default, type: bridge}
+    vault:
+      lockers:
+        api-keys: {}
+    service-definitions:
+      - name: llm
+        type: container
+        environment: {MODEL_NAME: "m/base"}
+        properties: {tier: base}
+        lockers: [api-keys]
+        networks: [default]
+        volumes:
+          - {name: data, target: /data, read_only: true}
+          - "\${SETTINGS_FILE_DIR}/cache:/cache"
+        bridge-connector: {port: 8000, name: llm-api, network: default}
+        footprint: {run-time: 30, run-script: run.sh}
+        depends_on: [db]
+        varieties:
+          cpu-only: {image: llm.cpu, environment: {GPU: false}}
+        profiles:
+          - name: small
+            environment: {MAX_MODEL_LEN: 4096}
+      - name: fiction-sources
+        type: source-files
+        environment: {DIRECTORY: sources/}
+    persistent-services:
+      - {name: llm-main, service: llm, variety: cpu-only, profile: small}
+portals:
+  - name: llm-portal
+    bridge: {realm: default, connector: llm-api}
+    port: 7656
+`;
+  const r = buildModel([{ file: '/etc/ozwald/settings.yml', text: py }]);
+  t.same(r.problems.map(formatProblem), []);
+  const inst = resolveInstance(r.model!, { realm: 'default', name: 'llm-main', service: 'llm', variety: 'cpu-only', profile: 'small', source: 'manifest' });
+  t.same(inst.spec.image, 'llm.cpu');
+  t.same(inst.spec.environment, [['MODEL_NAME', 'm/base'], ['GPU', 'false'], ['MAX_MODEL_LEN', '4096']]);
+  t.same(inst.spec.volumes, ['data:/data:ro', '/etc/ozwald/cache:/cache']);
+});
+
+t.test('instance specs: [realm:]NAME[service][variety][profile]', async (t) => {
+  t.same(parseSpec('web'), { realm: 'default', name: 'web', service: 'web', variety: null, profile: null });
+  t.same(parseSpec('demo:web'), { realm: 'demo', name: 'web', service: 'web', variety: null, profile: null });
+  t.same(parseSpec('demo:big[llm][nvidia][large]'), { realm: 'demo', name: 'big', service: 'llm', variety: 'nvidia', profile: 'large' });
+  t.same(parseSpec('big[llm][][large]'), { realm: 'default', name: 'big', service: 'llm', variety: null, profile: 'large' });
+  t.same(parseSpec('llm[][cpu]'), { realm: 'default', name: 'llm', service: 'llm', variety: 'cpu', profile: null });
+  t.equal(formatSpec(parseSpec('demo:big[llm][][large]')), 'demo:big[llm][][large]');
+  for (const bad of ['', 'a:b:c', 'x[a][b][c][d]', 'x[', 'x]', 'demo:', ':x', 'a b', 'x[a/b]', 'x[*]']) {
+    t.throws(() => parseSpec(bad), { code: 'OZW_SPEC_INVALID' }, JSON.stringify(bad));
+  }
+});

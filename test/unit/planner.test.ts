@@ -1,0 +1,72 @@
+import t from 'tap';
+import { plan, type PlanInput, type Plan } from '../../src/controller/planner.js';
+import type { ResolvedInstance } from '../../src/config/resolve.js';
+import type { ObservedContainer } from '../../src/runtime/docker.js';
+
+const P = 'local';
+function inst(name: string, hash: string, lockers: string[] = [], type = 'container'): ResolvedInstance {
+  return {
+    realm: 'r', name, service: name, variety: null, profile: null, source: 'manifest', key: `r/${name}`, type, hash,
+    spec: { image: 'img', command: null, entrypoint: null, environment: [], lockers, volumes: [] },
+  };
+}
+function ctr(instance: string, hash: string, o: Partial<ObservedContainer> = {}): ObservedContainer {
+  return { id: `id-${instance}-${hash}`, name: `ozsvc--r--${instance}`, realm: 'r', instance, provisioner: P, specHash: hash, running: true, state: 'running', status: 'Up', ...o };
+}
+function run(o: Partial<PlanInput>): Plan {
+  return plan({ provisioner: P, desired: [], observed: [], unlockKeys: new Set(), vaultKeys: new Set(), inFlight: new Set(), backoff: new Map(), now: 1000, ...o });
+}
+const summary = (p: Plan) => ({
+  actions: p.actions.map((a) => (a.kind === 'remove' ? `remove ${a.container.name} (${a.why})` : a.kind === 'replace' ? `replace ${a.key} (${a.why}) lockers=${a.lockers.join(',')}` : `create ${a.key} lockers=${a.lockers.join(',')}`)),
+  phases: p.statuses.map((s) => `${s.realm}/${s.instance} ${s.phase} ${s.reason}${s.lockers.length ? ` [${s.lockers.join(',')}]` : ''}`),
+});
+
+const table: [string, Partial<PlanInput>, ReturnType<typeof summary>][] = [
+  ['nothing desired, nothing running', {}, { actions: [], phases: [] }],
+  ['create a missing instance', { desired: [inst('web', 'h1')] }, { actions: ['create r/web lockers='], phases: ['r/web Pending Creating'] }],
+  ['a matching running container is left alone', { desired: [inst('web', 'h1')], observed: [ctr('web', 'h1')] }, { actions: [], phases: ['r/web Running Running'] }],
+  ['replace on a spec-hash change', { desired: [inst('web', 'h2')], observed: [ctr('web', 'h1')] }, { actions: ['replace r/web (spec-changed) lockers='], phases: ['r/web Pending SpecChanged'] }],
+  ['recreate an exited container', { desired: [inst('web', 'h1')], observed: [ctr('web', 'h1', { running: false, state: 'exited' })] }, { actions: ['replace r/web (not-running) lockers='], phases: ['r/web Pending NotRunning'] }],
+  ['remove an orphan of ours', { observed: [ctr('old', 'h1')] }, { actions: ['remove ozsvc--r--old (not-desired)'], phases: [] }],
+  ['never touch another provisioner\'s container', { observed: [ctr('web', 'h1', { provisioner: 'other' })] }, { actions: [], phases: [] }],
+  ['another provisioner\'s container does not count as ours', { desired: [inst('web', 'h1')], observed: [ctr('web', 'h1', { provisioner: 'other' })] }, { actions: ['create r/web lockers='], phases: ['r/web Pending Creating'] }],
+  ['a duplicate of ours is removed, the canonical one kept', { desired: [inst('web', 'h1')], observed: [ctr('web', 'h1', { id: 'b', name: 'ozsvc--r--web--replaced-abc' }), ctr('web', 'h1')] }, { actions: ['remove ozsvc--r--web--replaced-abc (duplicate)'], phases: ['r/web Running Running'] }],
+  ['Locked when nothing is sealed', { desired: [inst('api', 'h1', ['keys'])] }, { actions: [], phases: ['r/api Locked LockerEmpty [keys]'] }],
+  ['Locked while the unlock key is missing', { desired: [inst('api', 'h1', ['keys'])], vaultKeys: new Set(['r:keys']) }, { actions: [], phases: ['r/api Locked WaitingForUnlock [keys]'] }],
+  ['Locked names only the lockers still missing', { desired: [inst('api', 'h1', ['a', 'b', 'c'])], vaultKeys: new Set(['r:a', 'r:b', 'r:c']), unlockKeys: new Set(['r:b']) }, { actions: [], phases: ['r/api Locked WaitingForUnlock [a,c]'] }],
+  ['an unlock key of another realm does not count', { desired: [inst('api', 'h1', ['keys'])], vaultKeys: new Set(['r:keys']), unlockKeys: new Set(['q:keys']) }, { actions: [], phases: ['r/api Locked WaitingForUnlock [keys]'] }],
+  ['create with lockers once every key is there', { desired: [inst('api', 'h1', ['a', 'b'])], vaultKeys: new Set(['r:a', 'r:b']), unlockKeys: new Set(['r:a', 'r:b']) }, { actions: ['create r/api lockers=a,b'], phases: ['r/api Pending Creating'] }],
+  ['a running secret service with a changed spec keeps running until unlocked', { desired: [inst('api', 'h2', ['keys'])], observed: [ctr('api', 'h1')], vaultKeys: new Set(['r:keys']) }, { actions: [], phases: ['r/api Locked WaitingForUnlock [keys]'] }],
+  ['…and is replaced once unlocked', { desired: [inst('api', 'h2', ['keys'])], observed: [ctr('api', 'h1')], vaultKeys: new Set(['r:keys']), unlockKeys: new Set(['r:keys']) }, { actions: ['replace r/api (spec-changed) lockers=keys'], phases: ['r/api Pending SpecChanged'] }],
+  ['a running secret service with an unchanged spec needs no token', { desired: [inst('api', 'h1', ['keys'])], observed: [ctr('api', 'h1')] }, { actions: [], phases: ['r/api Running Running'] }],
+  ['an in-flight instance is left alone, and so is its container', { desired: [inst('web', 'h2')], observed: [ctr('web', 'h1')], inFlight: new Set(['r/web']) }, { actions: [], phases: ['r/web Starting InProgress'] }],
+  ['an in-flight removal is not planned twice', { observed: [ctr('old', 'h1')], inFlight: new Set(['r/old']) }, { actions: [], phases: [] }],
+  ['back-off holds a failed instance until its time', { desired: [inst('web', 'h1')], backoff: new Map([['r/web', { until: 5000, reason: 'LaunchFailed', message: 'boom' }]]) }, { actions: [], phases: ['r/web BackOff LaunchFailed'] }],
+  ['back-off over: retried', { desired: [inst('web', 'h1')], backoff: new Map([['r/web', { until: 900, reason: 'LaunchFailed', message: 'boom' }]]) }, { actions: ['create r/web lockers='], phases: ['r/web Pending Creating'] }],
+  ['back-off does not hide a running instance', { desired: [inst('web', 'h1')], observed: [ctr('web', 'h1')], backoff: new Map([['r/web', { until: 5000, reason: 'CrashLoop', message: 'x' }]]) }, { actions: [], phases: ['r/web Running Running'] }],
+  ['a wrong token keeps its reason while still waiting', { desired: [inst('api', 'h1', ['keys'])], vaultKeys: new Set(['r:keys']), lockedReasons: new Map([['r/api', { reason: 'WrongToken', message: 'the token did not open locker vault:r:keys' }]]) }, { actions: [], phases: ['r/api Locked WrongToken [keys]'] }],
+  ['services of other types are not run', { desired: [inst('src', 'h1', [], 'source-files')] }, { actions: [], phases: ['r/src Pending NotAContainer'] }],
+  ['an invalid dynamic entry fails without touching its container', { invalid: [{ key: 'r/x', realm: 'r', name: 'x', service: 'nope', variety: null, profile: null, message: 'service "nope" is not defined' }], observed: [ctr('x', 'h1')] }, { actions: [], phases: ['r/x Failed InvalidSpec'] }],
+];
+
+for (const [name, input, want] of table) {
+  t.test(name, async (t) => t.same(summary(run(input)), want));
+}
+
+t.test('status records carry what status shows', async (t) => {
+  const p = run({ desired: [inst('api', 'h2', ['keys'])], observed: [ctr('api', 'h1')], vaultKeys: new Set(['r:keys']) });
+  t.same(p.statuses, [{
+    realm: 'r', instance: 'api', service: 'api', variety: null, profile: null, source: 'manifest', specHash: 'h2',
+    containerId: 'id-api-h1', lockers: ['keys'], phase: 'Locked', reason: 'WaitingForUnlock',
+    message: 'waiting for `ozwald unlock` of r:keys (the running container keeps its previous spec until then)',
+  }]);
+  const b = run({ desired: [inst('web', 'h1')], backoff: new Map([['r/web', { until: 5000, reason: 'LaunchFailed', message: 'docker run failed' }]]) });
+  t.equal(b.statuses[0]!.message, 'docker run failed; next try at 1970-01-01T00:00:05.000Z');
+});
+
+t.test('the planner is pure: same input, same plan; inputs untouched', async (t) => {
+  const input: PlanInput = { provisioner: P, desired: [inst('web', 'h2'), inst('api', 'h1', ['k'])], observed: [ctr('web', 'h1'), ctr('gone', 'h1')], unlockKeys: new Set(['r:k']), vaultKeys: new Set(['r:k']), inFlight: new Set(), backoff: new Map(), now: 1 };
+  const before = JSON.stringify(input, (_k, v) => (v instanceof Set ? [...v] : v instanceof Map ? [...v] : v));
+  t.same(plan(input), plan(input));
+  t.equal(JSON.stringify(input, (_k, v) => (v instanceof Set ? [...v] : v instanceof Map ? [...v] : v)), before);
+});
