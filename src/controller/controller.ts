@@ -239,9 +239,11 @@ export class Controller {
       }
     }
     const opened = new Map<string, Record<string, string> | { error: OzwError }>();
+    // Instances that stay Locked this pass: a token they also need goes back.
+    const stillWaiting = p.statuses.filter((s) => s.phase === 'Locked');
     for (const [realm, lockerSet] of needTokens) {
       const lockers = [...lockerSet];
-      const tokens = await this.store.takeTokens(realm, lockers);
+      const tokens = await this.store.takeTokens(realm, lockers, this.o.clock.now());
       if (!tokens) {
         this.log.info({ realm, lockers }, 'unlock keys vanished before they could be taken (expired or taken by another controller)');
         continue;
@@ -249,12 +251,17 @@ export class Controller {
       this.log.info({ realm, lockers }, 'took unlock keys');
       for (const l of lockers) {
         const id = `${realm}:${l}`;
+        const taken = tokens.get(l)!;
         try {
           const blob = await this.store.getVault(realm, l);
           if (blob === null) throw new OzwError('OZW_VAULT_EMPTY', `nothing sealed at vault:${realm}:${l}`);
-          const { payload, format } = await openLocker(realm, l, tokens.get(l)!, blob);
+          const { payload, format } = await openLocker(realm, l, taken.token, blob);
           if (format === 'fernet') this.log.warn({ realm, locker: l }, 'opened a legacy (Python Ozwald) envelope; re-seal it with `ozwald secrets set`');
           opened.set(id, payload);
+          if (stillWaiting.some((s) => s.realm === realm && s.lockers.length > 0 && (desired.find((d) => d.realm === realm && d.name === s.instance)?.spec.lockers.includes(l) ?? false))) {
+            await this.store.putBackToken(realm, l, taken, this.o.clock.now());
+            this.log.info({ realm, locker: l }, 'left the unlock key for instances that still wait for other lockers');
+          }
         } catch (e) {
           const err = isOzwError(e) ? e : new OzwError('OZW_VAULT_CORRUPT', describe(e));
           this.log.warn({ code: err.code, realm, locker: l, err: err.message }, 'locker did not open');
@@ -391,6 +398,9 @@ export class Controller {
       await this.setStatus(a.key, { phase: 'Running', reason: 'Running', message: `container ${canonical} is running`, containerId: id, lockers: [] });
     } catch (e) {
       const err = describe(e);
+      // `docker run` can fail after creating the container (bad entrypoint):
+      // remove that one so the name is free for the old one or the next try.
+      await this.removeFailedLaunch(canonical, d.hash);
       if (old && parked) {
         // Put the previous container back the way it was.
         try {
@@ -406,6 +416,15 @@ export class Controller {
       }
       this.log.error({ code: isOzwError(e) ? e.code : 'OZW_LAUNCH_FAILED', instance: a.key, err, retryAt: new Date(b.until).toISOString() }, 'launch failed');
       await this.setStatus(a.key, { phase: 'BackOff', reason: 'LaunchFailed', message: `${err}; next try at ${new Date(b.until).toISOString()}` });
+    }
+  }
+
+  private async removeFailedLaunch(name: string, hash: string): Promise<void> {
+    try {
+      const leftover = (await this.o.runtime.list()).find((c) => c.name === name && c.specHash === hash);
+      if (leftover) await this.o.runtime.stopAndRemove(leftover);
+    } catch (e) {
+      this.log.warn({ container: name, err: describe(e) }, 'could not remove the container of a failed launch');
     }
   }
 

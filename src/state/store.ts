@@ -4,16 +4,23 @@ import { OzwError } from '../errors.js';
 import { keys, unlockKey, vaultKey } from './keys.js';
 import type { ControllerStatus, InstanceStatus } from './status.js';
 
-// Takes all the unlock keys or none: a service that needs several lockers must
-// never strand one token by taking it alone.
+// Takes all the unlock keys or none, with GETDEL inside one script: a service
+// that needs several lockers must never strand one token by taking it alone.
+// Returns value and remaining ms of each, so a token that other instances
+// still wait for can be put back with its original expiry.
 const TAKE_ALL = `
 for i, k in ipairs(KEYS) do
   if redis.call('EXISTS', k) == 0 then return false end
 end
 local out = {}
-for i, k in ipairs(KEYS) do out[i] = redis.call('GETDEL', k) end
+for i, k in ipairs(KEYS) do
+  out[2 * i - 1] = redis.call('PTTL', k)
+  out[2 * i] = redis.call('GETDEL', k)
+end
 return out
 `;
+
+export interface TakenToken { token: string; expiresAt: number | null }
 
 export function connectRedis(url: string, opts: { forever?: boolean } = {}): Redis {
   const r = new Redis(url, {
@@ -94,23 +101,27 @@ export class Store {
   }
 
   /**
-   * Takes the unlock keys of these lockers, all or none, with GETDEL. Never
-   * retried: a lost reply means the tokens are gone and the user unlocks again.
+   * Takes the unlock keys of these lockers, all or none. Never retried: a
+   * lost reply means the tokens are gone and the user unlocks again.
    */
-  async takeTokens(realm: string, lockers: string[]): Promise<Map<string, string> | null> {
+  async takeTokens(realm: string, lockers: string[], nowMs: number): Promise<Map<string, TakenToken> | null> {
     if (lockers.length === 0) return new Map();
     const names = lockers.map((l) => unlockKey(realm, l));
-    let values: (string | null)[] | null;
-    if (names.length === 1) {
-      values = [await this.redis.getdel(names[0]!)];
-      if (values[0] === null) return null;
-    } else {
-      values = (await this.redis.eval(TAKE_ALL, names.length, ...names)) as (string | null)[] | null;
-      if (!values) return null;
-    }
-    const out = new Map<string, string>();
-    lockers.forEach((l, i) => out.set(l, String(values![i])));
+    const reply = (await this.redis.eval(TAKE_ALL, names.length, ...names)) as (string | number)[] | null;
+    if (!reply) return null;
+    const out = new Map<string, TakenToken>();
+    lockers.forEach((l, i) => {
+      const ms = Number(reply[2 * i]);
+      out.set(l, { token: String(reply[2 * i + 1]), expiresAt: ms > 0 ? nowMs + ms : null });
+    });
     return out;
+  }
+
+  /** Puts a token back for instances that still wait for its locker; never over a newer unlock. */
+  async putBackToken(realm: string, locker: string, t: TakenToken, nowMs: number): Promise<void> {
+    const key = unlockKey(realm, locker);
+    if (t.expiresAt === null) await this.redis.set(key, t.token, 'NX');
+    else if (t.expiresAt - nowMs > 50) await this.redis.set(key, t.token, 'PXAT', t.expiresAt, 'NX');
   }
 
   /** One round trip: which of these realm/locker pairs have an unlock key and a sealed blob. */
