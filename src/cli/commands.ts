@@ -55,7 +55,11 @@ function parseTtl(v: unknown): number {
 
 async function loadOrThrow(path: string) {
   const { model, problems } = await loadManifests(path);
-  if (!model) throw new OzwError('OZW_MANIFEST_INVALID', `${problems.length} problem(s) in ${path}`, problems.map(formatProblem));
+  if (!model) {
+    const missing = problems.length === 1 && problems[0]!.line === 0;
+    if (missing) throw new OzwError('OZW_MANIFEST_NOT_FOUND', formatProblem(problems[0]!));
+    throw new OzwError('OZW_MANIFEST_INVALID', `${problems.length} problem(s) in ${path}`, problems.map(formatProblem));
+  }
   return model;
 }
 
@@ -80,7 +84,7 @@ export const COMMANDS: Record<string, Command> = {
 Reconciles the manifests (and the dynamic set in Redis) with this provisioner's
 containers until interrupted. Containers keep running when it stops.
 
-example: OZWALD_MANIFESTS=./manifests ozwald run
+example: ozwald --manifests ./manifests run --resync 10
 ${GLOBAL_HELP}`,
     options: { resync: { type: 'string' }, concurrency: { type: 'string' }, 'log-level': { type: 'string' }, 'metrics-listen': { type: 'string' } },
     async run(g, v) {

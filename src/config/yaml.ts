@@ -7,7 +7,9 @@ export interface Pos { line: number; col: number }
 export interface Problem { file: string; line: number; col: number; path: string; message: string }
 
 export function formatProblem(p: Problem): string {
-  return `${p.file}:${p.line}:${p.col}: ${p.message}${p.path ? ` (${p.path})` : ''}`;
+  // line 0: a problem with the file as a whole (missing, unreadable).
+  const where = p.line > 0 ? `${p.file}:${p.line}:${p.col}` : p.file;
+  return `${where}: ${p.message}${p.path ? ` (${p.path})` : ''}`;
 }
 
 export type Path = ReadonlyArray<string | number>;

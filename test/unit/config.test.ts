@@ -267,3 +267,16 @@ t.test('instance specs: [realm:]NAME[service][variety][profile]', async (t) => {
     t.throws(() => parseSpec(bad), { code: 'OZW_SPEC_INVALID' }, JSON.stringify(bad));
   }
 });
+
+t.test('did you mean', async (t) => {
+  const { didYouMean, listOf } = await import('../../src/config/suggest.js');
+  const keys = ['image', 'environment', 'lockers', 'profiles', 'varieties'];
+  t.equal(didYouMean('imgae', keys), 'image', 'a swap is one edit');
+  t.equal(didYouMean('enviroment', keys), 'environment');
+  t.equal(didYouMean('Lockers', keys), 'lockers', 'case-insensitive');
+  t.equal(didYouMean('profile', keys), 'profiles');
+  t.equal(didYouMean('zzz', keys), undefined, 'nothing close');
+  t.equal(didYouMean('img', keys), undefined, 'too far for a short word');
+  t.equal(listOf([]), '(none)');
+  t.equal(listOf(['b', 'a', 'c']), 'a, b or c');
+});

@@ -1,0 +1,16 @@
+import t from 'tap';
+import { readFileSync } from 'node:fs';
+import { ERROR_CODES } from '../../src/errors.js';
+
+t.test('every error code is documented in README.md, and only real ones', async (t) => {
+  const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
+  for (const code of Object.keys(ERROR_CODES)) t.match(readme, `| \`${code}\` |`, `${code} has a README row`);
+  const documented = [...readme.matchAll(/^\| `(OZW_[A-Z_]+)` \|/gm)].map((m) => m[1]);
+  t.same(documented.sort(), Object.keys(ERROR_CODES).sort(), 'no stale rows');
+});
+
+t.test('every code is used somewhere in src/', async (t) => {
+  const { execFileSync } = await import('node:child_process');
+  const src = execFileSync('grep', ['-rhoE', "'OZW_[A-Z_]+'", new URL('../../src', import.meta.url).pathname], { encoding: 'utf8' });
+  for (const code of Object.keys(ERROR_CODES)) t.match(src, `'${code}'`, `${code} is raised somewhere`);
+});
