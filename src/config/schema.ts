@@ -38,7 +38,8 @@ const footprint = z.strictObject({ 'run-time': z.int().optional(), 'run-script':
 /** Fields a variety or a profile may override. */
 const overrideShape = {
   description: z.string().optional(),
-  image: z.string().min(1, { error: 'image must not be empty' }).optional(),
+  // A Docker image reference; never starting with '-', so it cannot read as an option.
+  image: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._\-/:@+]*$/, { error: 'image must be a Docker image reference such as name:tag or registry/name@sha256:…' }).optional(),
   command: stringOrList.optional(),
   entrypoint: stringOrList.optional(),
   environment: environment.optional(),

@@ -280,3 +280,10 @@ t.test('did you mean', async (t) => {
   t.equal(listOf([]), '(none)');
   t.equal(listOf(['b', 'a', 'c']), 'a, b or c');
 });
+
+t.test('image references cannot be read as options', async (t) => {
+  t.same(problemsOf({ 'i.yml': 'realms:\n  r:\n    service-definitions:\n      - {name: a, type: container, image: "--privileged"}\n      - {name: b, type: container, image: "a b"}\n      - {name: c, type: container, image: "registry.local:5000/team/model@sha256:0123"}\n' }), [
+    'i.yml:4:43: image must be a Docker image reference such as name:tag or registry/name@sha256:… (realms.r.service-definitions.0.image)',
+    'i.yml:5:43: image must be a Docker image reference such as name:tag or registry/name@sha256:… (realms.r.service-definitions.1.image)',
+  ]);
+});

@@ -1,0 +1,25 @@
+import t from 'tap';
+import { runArgs } from '../../src/runtime/docker.js';
+import { containerName } from '../../src/runtime/labels.js';
+
+const spec = {
+  realm: 'demo', instance: 'llm-small', service: 'llm', variety: 'cpu', profile: null, specHash: 'abc123',
+  image: 'ozwald-demo:latest', command: ['serve', '--port', '8000'], entrypoint: ['/bin/ozwald-demo', '--flag'], volumes: ['/data:/data:ro'],
+};
+
+t.test('docker run arguments: labels, env-file, no environment values, image after --', async (t) => {
+  t.same(runArgs('local', spec, '/dev/shm/ozwald-0/local/env-0123'), [
+    'run', '--detach', '--name', 'ozsvc--demo--llm-small', '--restart', 'no',
+    '--label', 'ozwald.managed=true', '--label', 'ozwald.provisioner=local', '--label', 'ozwald.realm=demo',
+    '--label', 'ozwald.instance=llm-small', '--label', 'ozwald.service=llm', '--label', 'ozwald.variety=cpu',
+    '--label', 'ozwald.profile=', '--label', 'ozwald.spec-hash=abc123',
+    '--env-file', '/dev/shm/ozwald-0/local/env-0123',
+    '--volume', '/data:/data:ro',
+    '--entrypoint', '/bin/ozwald-demo',
+    '--', 'ozwald-demo:latest', '--flag', 'serve', '--port', '8000',
+  ]);
+  const bare = runArgs('p', { ...spec, command: null, entrypoint: null, volumes: [] }, '/f');
+  t.same(bare.slice(bare.indexOf('--env-file')), ['--env-file', '/f', '--', 'ozwald-demo:latest']);
+  t.notOk(bare.some((a) => a === '-e' || a === '--env'), 'environment only ever travels in the env-file');
+  t.equal(containerName('r', 'i'), 'ozsvc--r--i');
+});
