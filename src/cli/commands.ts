@@ -1,10 +1,9 @@
-import { promises as fs } from 'node:fs';
 import { z } from 'zod';
 import { loadManifests } from '../config/load.js';
-import { Manifest, SAFE_NAME } from '../config/schema.js';
+import { Manifest } from '../config/schema.js';
 import { formatProblem } from '../config/yaml.js';
 import { Controller } from '../controller/controller.js';
-import { desiredSet } from '../controller/desired.js';
+import { desiredSet, envCollisions } from '../controller/desired.js';
 import { plan } from '../controller/planner.js';
 import { OzwError } from '../errors.js';
 import { createLogger } from '../log.js';
@@ -13,45 +12,10 @@ import { UNLOCK_TTL_DEFAULT, UNLOCK_TTL_MAX } from '../state/keys.js';
 import type { InstanceStatus } from '../state/status.js';
 import { connectRedis, ensureConnected } from '../state/store.js';
 import { defaultRuntimeBase, EnvFileDir } from '../vault/envfile.js';
-import { inspect, seal } from '../vault/envelope.js';
-import { parsePayload } from '../vault/payload.js';
 import { openStore, runtimeDir, type Globals } from './context.js';
 import { readToken, type TokenOptions } from './token.js';
-
-type Values = Record<string, string | boolean | string[] | undefined>;
-export interface Command {
-  summary: string;
-  help: string;
-  options: Record<string, { type: 'string' | 'boolean'; short?: string; multiple?: boolean }>;
-  run(g: Globals, v: Values, positionals: string[]): Promise<number>;
-}
-
-const TOKEN_OPTIONS = {
-  'token-stdin': { type: 'boolean' },
-  'token-file': { type: 'string' },
-  token: { type: 'string' },
-} as const;
-
-const GLOBAL_HELP = `global options: --redis URL (OZWALD_REDIS_URL), --provisioner NAME (OZWALD_PROVISIONER), --manifests PATH (OZWALD_MANIFESTS); Docker through DOCKER_HOST`;
-
-const out = (s: string) => process.stdout.write(`${s}\n`);
-
-function need(pos: string[], n: number, usage: string): string[] {
-  if (pos.length !== n) throw new OzwError('OZW_USAGE', `expected ${usage}`);
-  return pos;
-}
-
-function checkName(what: string, v: string): string {
-  if (!SAFE_NAME.test(v)) throw new OzwError('OZW_USAGE', `${what} "${v}" is not a valid name (letters, digits, '_', '.', '-')`);
-  return v;
-}
-
-function parseTtl(v: unknown): number {
-  if (v === undefined) return UNLOCK_TTL_DEFAULT;
-  const n = Number(v);
-  if (!/^\d+$/.test(String(v)) || n < 1 || n > UNLOCK_TTL_MAX) throw new OzwError('OZW_TTL_INVALID', `--ttl ${String(v)}: give whole seconds from 1 to ${UNLOCK_TTL_MAX}`);
-  return n;
-}
+import { SECRETS_COMMANDS } from './secrets.js';
+import { checkName, need, out, parseTtl, TOKEN_OPTIONS, GLOBAL_HELP, type Command } from './shared.js';
 
 async function loadOrThrow(path: string) {
   const { model, problems } = await loadManifests(path);
@@ -166,13 +130,15 @@ example: ozwald plan --manifests ./manifests`,
         const { desired, invalid } = desiredSet(model, (await store.readDesired()).services);
         const pairs = desired.flatMap((d) => d.spec.lockers.map((locker) => ({ realm: d.realm, locker })));
         const presence = await store.lockerPresence(pairs);
-        const p = plan({ provisioner: g.provisioner, desired, invalid, observed, unlockKeys: presence.unlock, vaultKeys: presence.vault, inFlight: new Set(), backoff: new Map(), now: Date.now() });
+        const p = plan({ provisioner: g.provisioner, desired, invalid, observed, unlockKeys: presence.unlock, vaultKeys: presence.vault, vaultVersions: presence.versions, legacyLockers: presence.legacy, inFlight: new Set(), backoff: new Map(), now: Date.now() });
         const lines = p.actions.map((a) =>
           a.kind === 'remove' ? `- remove  ${a.container.name} (${a.why})`
             : a.kind === 'create' ? `+ create  ${a.key} image=${a.desired.spec.image}${a.lockers.length ? ` lockers=${a.lockers.join(',')}` : ''}`
               : `~ replace ${a.key} (${a.why})`);
         const locked = p.statuses.filter((s) => s.phase === 'Locked' || s.phase === 'Failed');
-        if (v.json) out(JSON.stringify({ actions: p.actions.map((a) => ({ kind: a.kind, key: a.key, ...(a.kind === 'remove' ? { container: a.container.name, why: a.why } : a.kind === 'replace' ? { why: a.why } : {}) })), blocked: locked }, null, 2));
+        const warnings = desired.flatMap((d) => envCollisions(d, presence.keyNames));
+        for (const wline of warnings) process.stderr.write(`ozwald: warning: ${wline}\n`);
+        if (v.json) out(JSON.stringify({ warnings, actions: p.actions.map((a) => ({ kind: a.kind, key: a.key, ...(a.kind === 'remove' ? { container: a.container.name, why: a.why } : a.kind === 'replace' ? { why: a.why } : {}) })), blocked: locked }, null, 2));
         else {
           for (const l of lines) out(l);
           for (const s of locked) out(`! ${s.phase.toLowerCase().padEnd(7)} ${s.realm}/${s.instance}: ${s.message}`);
@@ -212,87 +178,7 @@ example: ozwald plan --manifests ./manifests`,
     },
   },
 
-  'secrets set': {
-    summary: 'seal a JSON object or .env file into a locker',
-    help: `ozwald secrets set REALM LOCKER --file F [--token-stdin | --token-file F]
-
-Seals the KEY/VALUE pairs of F (a JSON object of strings, or KEY=VALUE lines)
-into vault:REALM:LOCKER, encrypted with a key derived from the token. The
-token is asked for on a no-echo prompt, or read from --token-stdin,
---token-file, OZWALD_TOKEN.
-
-example: ozwald secrets set demo api-keys --file secrets.json`,
-    options: { file: { type: 'string' }, ...TOKEN_OPTIONS },
-    async run(g, v, pos) {
-      const [realm, locker] = need(pos, 2, 'REALM LOCKER').map((x, i) => checkName(i ? 'locker' : 'realm', x));
-      if (typeof v.file !== 'string') throw new OzwError('OZW_USAGE', 'secrets set needs --file F (a JSON object or a .env file)');
-      let text: string;
-      try {
-        text = await fs.readFile(v.file, 'utf8');
-      } catch (e) {
-        throw new OzwError('OZW_PAYLOAD_INVALID', `cannot read ${v.file}: ${(e as NodeJS.ErrnoException).code ?? 'error'}`);
-      }
-      const payload = parsePayload(text, v.file);
-      const declared = await loadManifests(g.manifests).catch(() => ({ model: undefined }));
-      if (declared.model && !declared.model.realms.get(realm!)?.lockers.has(locker!)) {
-        process.stderr.write(`ozwald: warning: the manifests in ${g.manifests} declare no locker "${locker}" in realm "${realm}"\n`);
-      }
-      const token = await readToken(v as TokenOptions, { confirm: true });
-      const blob = await seal(realm!, locker!, token, payload);
-      const { store, close } = await openStore(g);
-      try {
-        await store.setVault(realm!, locker!, blob);
-        await store.wake(`sealed ${realm}:${locker}`);
-      } finally {
-        close();
-      }
-      out(`sealed ${Object.keys(payload).length} key(s) into vault:${realm}:${locker}`);
-      return 0;
-    },
-  },
-
-  'secrets list': {
-    summary: 'list sealed lockers (never values)',
-    help: 'ozwald secrets list [REALM] [--json]\n\nLists the lockers sealed in Redis: realm, locker, envelope format, when sealed.\n\nexample: ozwald secrets list demo',
-    options: { json: { type: 'boolean' } },
-    async run(g, v, pos) {
-      const { store, close } = await openStore(g);
-      try {
-        const all = (await store.listVault()).filter((x) => !pos[0] || x.realm === pos[0]);
-        const rows = all.map((x) => {
-          try {
-            const i = inspect(x.blob);
-            return { realm: x.realm, locker: x.locker, format: i.format === 'ozv1' ? 'v1' : 'legacy-fernet', sealedAt: i.sealedAt ?? null };
-          } catch {
-            return { realm: x.realm, locker: x.locker, format: 'unreadable', sealedAt: null };
-          }
-        });
-        if (v.json) out(JSON.stringify(rows, null, 2));
-        else if (!rows.length) out('no lockers sealed');
-        else for (const r of rows) out(`${r.realm}\t${r.locker}\t${r.format}\t${r.sealedAt ?? '-'}`);
-        return 0;
-      } finally {
-        close();
-      }
-    },
-  },
-
-  'secrets rm': {
-    summary: 'delete a sealed locker',
-    help: 'ozwald secrets rm REALM LOCKER\n\nDeletes vault:REALM:LOCKER. Running containers keep their environment.\n\nexample: ozwald secrets rm demo api-keys',
-    options: {},
-    async run(g, _v, pos) {
-      const [realm, locker] = need(pos, 2, 'REALM LOCKER').map((x, i) => checkName(i ? 'locker' : 'realm', x));
-      const { store, close } = await openStore(g);
-      try {
-        if (!(await store.delVault(realm!, locker!))) throw new OzwError('OZW_VAULT_EMPTY', `nothing sealed at vault:${realm}:${locker}`);
-        out(`deleted vault:${realm}:${locker}`);
-        return 0;
-      } finally {
-        close();
-      }
-    },
-  },
+  ...SECRETS_COMMANDS,
 
   unlock: {
     summary: 'deliver a token for a locker (short-lived unlock key)',
@@ -326,7 +212,8 @@ async function waitForUnlock(store: import('../state/store.js').Store, realm: st
   const deadline = Date.now() + Math.min(ttl, 60) * 1000;
   const started = Date.now();
   const before = new Map((await store.readStatuses()).map((s) => [`${s.realm}/${s.instance}`, s]));
-  const waiting = [...before.values()].filter((s) => s.realm === realm && s.phase === 'Locked' && s.lockers.includes(locker));
+  const waitsFor = (s: InstanceStatus) => s.realm === realm && s.lockers.includes(locker) && (s.phase === 'Locked' || s.reason === 'StaleSecrets');
+  const waiting = [...before.values()].filter(waitsFor);
   if (waiting.length === 0) {
     out(`no instance is waiting for ${realm}:${locker}; the key expires in ${ttl}s unless a controller takes it`);
     return 0;
@@ -334,11 +221,12 @@ async function waitForUnlock(store: import('../state/store.js').Store, realm: st
   while (Date.now() < deadline) {
     await new Promise((r) => setTimeout(r, 250));
     const now = new Map((await store.readStatuses()).map((s) => [`${s.realm}/${s.instance}`, s]));
-    const settled = waiting.map((w) => now.get(`${w.realm}/${w.instance}`)).filter((s): s is InstanceStatus => !!s && Date.parse(s.since) >= started - 1000 && s.phase !== 'Starting' && s.phase !== 'Pending' && !(s.phase === 'Locked' && s.reason === 'WaitingForUnlock' && s.lockers.includes(locker)));
+    const settled = waiting.map((w) => now.get(`${w.realm}/${w.instance}`)).filter((s): s is InstanceStatus => !!s && Date.parse(s.since) >= started - 1000 && s.phase !== 'Starting' && s.phase !== 'Pending' && !(waitsFor(s) && s.reason !== 'WrongToken' && s.reason !== 'LaunchFailed' && s.reason !== 'LockerUnreadable'));
     if (settled.length === waiting.length) {
       let bad = 0;
       for (const s of settled) {
-        out(`${s.realm}:${s.instance}: ${s.phase} (${s.reason}) ${s.message}`);
+        const what = s.phase === 'Running' ? 'started' : s.reason === 'WaitingForUnlock' ? `still waits for ${s.lockers.join(', ')}` : 'not started';
+        out(`${s.realm}:${s.instance}: ${what}: ${s.phase} (${s.reason}) ${s.message}`);
         if (s.phase !== 'Running' && !(s.phase === 'Locked' && s.reason === 'WaitingForUnlock')) bad++;
       }
       return bad ? 1 : 0;

@@ -6,6 +6,9 @@ export interface TokenOptions {
   'token-stdin'?: boolean;
   'token-file'?: string;
   token?: string;
+  'new-token-stdin'?: boolean;
+  'new-token-file'?: string;
+  'new-token'?: string;
 }
 
 async function readStdin(): Promise<string> {
@@ -49,22 +52,28 @@ export function promptHidden(question: string): Promise<string> {
 /**
  * The token from, in order: --token-stdin, --token-file, OZWALD_TOKEN,
  * --token (with a warning), or a no-echo prompt when stdin is a terminal.
+ * `which: 'new-token'` reads --new-token-stdin, --new-token-file,
+ * OZWALD_NEW_TOKEN, --new-token instead (for rotation).
  */
-export async function readToken(o: TokenOptions, opts: { confirm?: boolean; label?: string; env?: string } = {}): Promise<string> {
-  const label = opts.label ?? 'token';
-  const envName = opts.env ?? 'OZWALD_TOKEN';
+export async function readToken(o: TokenOptions, opts: { confirm?: boolean; label?: string; which?: 'token' | 'new-token' } = {}): Promise<string> {
+  const which = opts.which ?? 'token';
+  const label = opts.label ?? which.replace('-', ' ');
+  const envName = which === 'token' ? 'OZWALD_TOKEN' : 'OZWALD_NEW_TOKEN';
+  const fromStdin = o[`${which}-stdin`];
+  const file = o[`${which}-file`];
+  const argv = o[which];
   let token: string | undefined;
-  if (o['token-stdin']) token = chomp(await readStdin());
-  else if (o['token-file']) {
+  if (fromStdin) token = chomp(await readStdin());
+  else if (file) {
     try {
-      token = chomp(await fs.readFile(o['token-file'], 'utf8'));
+      token = chomp(await fs.readFile(file, 'utf8'));
     } catch (e) {
-      throw new OzwError('OZW_TOKEN_MISSING', `cannot read --token-file ${o['token-file']}: ${(e as NodeJS.ErrnoException).code ?? 'error'}`);
+      throw new OzwError('OZW_TOKEN_MISSING', `cannot read --${which}-file ${file}: ${(e as NodeJS.ErrnoException).code ?? 'error'}`);
     }
   } else if (process.env[envName]) token = process.env[envName];
-  else if (o.token !== undefined) {
-    process.stderr.write('ozwald: warning: --token puts the token in argv and shell history, where other users and tools can read it; prefer the prompt, --token-stdin, --token-file or OZWALD_TOKEN\n');
-    token = o.token;
+  else if (argv !== undefined) {
+    process.stderr.write(`ozwald: warning: --${which} puts the token in argv and shell history, where other users and tools can read it; prefer the prompt, --${which}-stdin, --${which}-file or ${envName}\n`);
+    token = argv;
   } else if (process.stdin.isTTY) {
     token = await promptHidden(`${label}: `);
     if (opts.confirm) {
@@ -73,7 +82,7 @@ export async function readToken(o: TokenOptions, opts: { confirm?: boolean; labe
     }
   }
   if (token === undefined || token === '') {
-    throw new OzwError('OZW_TOKEN_MISSING', `no ${label} given: use the prompt (on a terminal), --token-stdin, --token-file F or ${envName}`);
+    throw new OzwError('OZW_TOKEN_MISSING', `no ${label} given: use the prompt (on a terminal), --${which}-stdin, --${which}-file F or ${envName}`);
   }
   return token;
 }

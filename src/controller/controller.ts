@@ -16,7 +16,7 @@ import type { ControllerStatus, InstanceStatus } from '../state/status.js';
 import { EnvFileDir } from '../vault/envfile.js';
 import { open as openLocker } from '../vault/envelope.js';
 import { Backoff } from './backoff.js';
-import { plan, type Action, type PlannedStatus } from './planner.js';
+import { plan, secretsVersion, type Action, type PlannedStatus } from './planner.js';
 import { desiredSet } from './desired.js';
 
 export interface ControllerOptions {
@@ -35,7 +35,7 @@ export interface ControllerOptions {
   concurrency?: number;
 }
 
-type Launch = { action: Extract<Action, { kind: 'create' | 'replace' }>; payloads: Record<string, string>[] };
+type Launch = { action: Extract<Action, { kind: 'create' | 'replace' }>; payloads: Record<string, string>[]; secrets: string };
 
 export class Controller {
   private readonly o: Required<Omit<ControllerOptions, 'clock'>> & { clock: Clock };
@@ -220,7 +220,7 @@ export class Controller {
     const bo = this.backoff.view();
     const p = plan({
       provisioner: this.o.provisioner, desired, invalid, observed, unlockKeys: presence.unlock, vaultKeys: presence.vault,
-      inFlight: this.inFlight, backoff: bo, lockedReasons: this.lockedReasons, now,
+      vaultVersions: presence.versions, legacyLockers: presence.legacy, inFlight: this.inFlight, backoff: bo, lockedReasons: this.lockedReasons, now,
     });
     for (const s of p.statuses) if (s.phase === 'Running') this.backoff.healthy(`${s.realm}/${s.instance}`, now);
 
@@ -231,7 +231,7 @@ export class Controller {
     const needTokens = new Map<string, Set<string>>();
     for (const a of p.actions) {
       if (a.kind === 'remove') plain.push(a);
-      else if (a.lockers.length === 0) launches.push({ action: a, payloads: [] });
+      else if (a.lockers.length === 0) launches.push({ action: a, payloads: [], secrets: '' });
       else {
         const set = needTokens.get(a.desired.realm) ?? new Set<string>();
         a.lockers.forEach((l) => set.add(l));
@@ -282,7 +282,7 @@ export class Controller {
         if (st) Object.assign(st, { phase: 'Locked', reason, message: this.lockedReasons.get(a.key)!.message, lockers: a.lockers });
         continue;
       }
-      launches.push({ action: a, payloads: results as Record<string, string>[] });
+      launches.push({ action: a, payloads: results as Record<string, string>[], secrets: secretsVersion(a.desired.realm, a.lockers, presence.versions) ?? '' });
     }
 
     for (const a of plain) this.enqueue(a.key, () => this.applyRemove(a as Extract<Action, { kind: 'remove' }>));
@@ -353,7 +353,7 @@ export class Controller {
     }
   }
 
-  private async applyLaunch({ action: a, payloads }: Launch): Promise<void> {
+  private async applyLaunch({ action: a, payloads, secrets }: Launch): Promise<void> {
     const d = a.desired;
     const now = this.o.clock.now();
     if (a.kind === 'replace' && a.why === 'not-running') {
@@ -375,7 +375,7 @@ export class Controller {
       env.set(k, v);
     }
     const spec: LaunchSpec = {
-      realm: d.realm, instance: d.name, service: d.service, variety: d.variety, profile: d.profile, specHash: d.hash,
+      realm: d.realm, instance: d.name, service: d.service, variety: d.variety, profile: d.profile, specHash: d.hash, secrets,
       image: d.spec.image, command: d.spec.command, entrypoint: d.spec.entrypoint, volumes: d.spec.volumes,
     };
     const canonical = containerName(d.realm, d.name);
@@ -383,17 +383,16 @@ export class Controller {
     let parked: string | undefined;
     try {
       if (old) {
-        // Keep the old container aside (renamed, stopped) until the new one runs,
-        // so a failed launch can put it back.
+        // Start new, then stop old: the old container steps aside (renamed,
+        // still running) so a failed launch can simply put it back.
         parked = `${canonical}--replaced-${old.id.slice(0, 12)}`;
         if (old.name === canonical) await this.o.runtime.rename(old, parked);
         else parked = old.name;
-        await this.o.runtime.stop(old);
       }
       this.log.info({ instance: a.key, image: d.spec.image, lockers: d.spec.lockers, kind: a.kind }, 'launching');
       const id = await this.o.envDir.with([...env], (file) => this.o.runtime.run(spec, file, secretValues));
       this.lockedReasons.delete(a.key);
-      if (old) await this.o.runtime.stopAndRemove({ ...old, name: parked!, running: false });
+      if (old) await this.o.runtime.stopAndRemove({ ...old, name: parked! });
       this.log.info({ instance: a.key, container: canonical, id: id.slice(0, 12) }, 'container started');
       await this.setStatus(a.key, { phase: 'Running', reason: 'Running', message: `container ${canonical} is running`, containerId: id, lockers: [] });
     } catch (e) {
@@ -405,7 +404,6 @@ export class Controller {
         // Put the previous container back the way it was.
         try {
           if (old.name === canonical) await this.o.runtime.rename({ ...old, name: parked }, canonical);
-          if (old.running) await this.o.runtime.start(old);
         } catch (e2) {
           this.log.error({ instance: a.key, err: describe(e2) }, 'could not restore the previous container');
         }

@@ -24,3 +24,21 @@ export function desiredSet(model: Model, dynamic: DynamicEntry[]): { desired: Re
   }
   return { desired, invalid };
 }
+
+/** Keys set by more than one source for an instance, in the order they are overridden (for plan warnings). */
+export function envCollisions(d: ResolvedInstance, keyNames: ReadonlyMap<string, string[]>): string[] {
+  const out: string[] = [];
+  const from = new Map<string, string>();
+  for (const l of d.spec.lockers) {
+    for (const k of keyNames.get(`${d.realm}:${l}`) ?? []) {
+      const prev = from.get(k);
+      if (prev) out.push(`${d.key}: key ${k} of locker ${l} overrides locker ${prev}`);
+      from.set(k, l);
+    }
+  }
+  for (const [k] of d.spec.environment) {
+    const prev = from.get(k);
+    if (prev) out.push(`${d.key}: environment ${k} overrides the key of the same name in locker ${prev}`);
+  }
+  return out;
+}

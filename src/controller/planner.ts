@@ -7,7 +7,7 @@ import type { InstanceStatus, Phase } from '../state/status.js';
 
 export type Action =
   | { kind: 'create'; key: string; desired: ResolvedInstance; lockers: string[] }
-  | { kind: 'replace'; key: string; desired: ResolvedInstance; old: ObservedContainer; lockers: string[]; why: 'spec-changed' | 'not-running' }
+  | { kind: 'replace'; key: string; desired: ResolvedInstance; old: ObservedContainer; lockers: string[]; why: 'spec-changed' | 'not-running' | 'secrets-rotated' }
   | { kind: 'remove'; key: string; container: ObservedContainer; why: 'not-desired' | 'duplicate' };
 
 export interface PlanInput {
@@ -20,6 +20,10 @@ export interface PlanInput {
   unlockKeys: ReadonlySet<string>;
   /** "realm:locker" ids with a sealed blob in the vault. */
   vaultKeys: ReadonlySet<string>;
+  /** "realm:locker" → version of the sealed blob, to spot containers started with older secrets. */
+  vaultVersions?: ReadonlyMap<string, string>;
+  /** "realm:locker" ids whose blob is a legacy (Python Ozwald, Fernet) envelope. */
+  legacyLockers?: ReadonlySet<string>;
   /** Instances with an action in flight: left alone this pass. */
   inFlight: ReadonlySet<string>;
   /** Instances in back-off: not retried before `until` (ms). */
@@ -30,6 +34,18 @@ export interface PlanInput {
 }
 
 export type PlannedStatus = Omit<InstanceStatus, 'since'>;
+
+/** The label value recording which sealed version of each locker a container got; null when unknown. */
+export function secretsVersion(realm: string, lockers: string[], versions: ReadonlyMap<string, string> | undefined): string | null {
+  if (!versions || lockers.length === 0) return lockers.length === 0 ? '' : null;
+  const parts: string[] = [];
+  for (const l of lockers) {
+    const v = versions.get(`${realm}:${l}`);
+    if (v === undefined) return null;
+    parts.push(`${l}=${v}`);
+  }
+  return parts.join(',');
+}
 
 export interface Plan {
   actions: Action[];
@@ -75,7 +91,22 @@ export function plan(input: PlanInput): Plan {
     }
     const upToDate = current !== undefined && current.specHash === d.hash;
     if (upToDate && current.running) {
-      status('Running', 'Running', `container ${current.name} is running`);
+      const want = secretsVersion(d.realm, d.spec.lockers, input.vaultVersions);
+      if (want && current.secrets !== undefined && current.secrets !== want) {
+        // Sealed again since this container started: refresh on the next unlock.
+        const stale = d.spec.lockers.filter((l) => !current.secrets!.split(',').includes(`${l}=${input.vaultVersions!.get(`${d.realm}:${l}`)}`));
+        const waitingFor = d.spec.lockers.filter((l) => !input.unlockKeys.has(`${d.realm}:${l}`));
+        if (waitingFor.length === 0) {
+          actions.push({ kind: 'replace', key: d.key, desired: d, old: current, lockers: d.spec.lockers, why: 'secrets-rotated' });
+          status('Pending', 'SecretsRotated', `locker(s) ${stale.join(', ')} were sealed again; the container will be replaced`);
+        } else {
+          status('Running', 'StaleSecrets', `running with secrets sealed before the last change of ${stale.map((l) => `vault:${d.realm}:${l}`).join(', ')}; unlock to refresh`, waitingFor);
+        }
+        continue;
+      }
+      const legacy = d.spec.lockers.filter((l) => input.legacyLockers?.has(`${d.realm}:${l}`));
+      const note = legacy.length ? ` (legacy envelope: ${legacy.map((l) => `vault:${d.realm}:${l}`).join(', ')}; run \`ozwald secrets migrate\`)` : '';
+      status('Running', 'Running', `container ${current.name} is running${note}`);
       continue;
     }
     const bo = input.backoff.get(d.key);

@@ -12,6 +12,8 @@ export interface ObservedContainer {
   instance: string;
   provisioner: string;
   specHash: string;
+  /** Label ozwald.secrets: which sealed version of each locker it was started with. */
+  secrets?: string;
   running: boolean;
   state: string;
   status: string;
@@ -24,6 +26,7 @@ export interface LaunchSpec {
   variety: string | null;
   profile: string | null;
   specHash: string;
+  secrets: string;
   image: string;
   command: string[] | null;
   entrypoint: string[] | null;
@@ -35,6 +38,7 @@ export function runArgs(provisioner: string, s: LaunchSpec, envFile: string, nam
     [LABEL.managed, 'true'], [LABEL.provisioner, provisioner], [LABEL.realm, s.realm], [LABEL.instance, s.instance],
     [LABEL.service, s.service], [LABEL.variety, s.variety ?? ''], [LABEL.profile, s.profile ?? ''], [LABEL.specHash, s.specHash],
   ];
+  if (s.secrets) labels.push([LABEL.secrets, s.secrets]);
   const args = ['run', '--detach', '--name', name, '--restart', 'no'];
   for (const [k, v] of labels) args.push('--label', `${k}=${v}`);
   args.push('--env-file', envFile);
@@ -78,6 +82,7 @@ export class Runtime {
       instance: c.Labels[LABEL.instance] ?? '',
       provisioner: c.Labels[LABEL.provisioner] ?? '',
       specHash: c.Labels[LABEL.specHash] ?? '',
+      secrets: c.Labels[LABEL.secrets],
       running: c.State === 'running',
       state: c.State,
       status: c.Status,
@@ -91,7 +96,7 @@ export class Runtime {
   run(spec: LaunchSpec, envFile: string, secretValues: string[] = [], timeoutMs = 120_000): Promise<string> {
     const args = runArgs(this.provisioner, spec, envFile);
     return new Promise((resolve, reject) => {
-      execFile(this.cli, args, { timeout: timeoutMs, maxBuffer: 1024 * 1024, env: process.env }, (err, stdout, stderr) => {
+      execFile(this.cli, args, { timeout: timeoutMs, maxBuffer: 1024 * 1024, env: cliEnv() }, (err, stdout, stderr) => {
         if (!err) {
           resolve(stdout.trim().split('\n').pop() ?? '');
           return;
@@ -129,24 +134,6 @@ export class Runtime {
     await this.docker.getContainer(c.id).rename({ name });
   }
 
-  async stop(c: ObservedContainer): Promise<void> {
-    this.guard(c);
-    try {
-      await this.docker.getContainer(c.id).stop({ t: this.stopTimeout });
-    } catch (e) {
-      if (!ignorable(e)) throw e;
-    }
-  }
-
-  async start(c: ObservedContainer): Promise<void> {
-    this.guard(c);
-    try {
-      await this.docker.getContainer(c.id).start();
-    } catch (e) {
-      if (!ignorable(e)) throw e;
-    }
-  }
-
   /** Our containers' lifecycle events; calls back on each, reconnects when the stream ends. */
   async events(onEvent: (e: { action: string; id: string }) => void, signal: AbortSignal): Promise<void> {
     const stream = (await this.docker.getEvents({
@@ -175,6 +162,16 @@ export class Runtime {
       stream.on('error', () => resolve());
     });
   }
+}
+
+// The docker CLI gets only what it needs to find and talk to the engine: none
+// of the controller's own environment can reach a container through it.
+const CLI_ENV = ['PATH', 'HOME', 'DOCKER_HOST', 'DOCKER_CONFIG', 'DOCKER_CONTEXT', 'DOCKER_CERT_PATH', 'DOCKER_TLS_VERIFY', 'DOCKER_API_VERSION', 'XDG_RUNTIME_DIR', 'TMPDIR'];
+export function cliEnv(from: NodeJS.ProcessEnv = process.env): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = {};
+  for (const k of CLI_ENV) if (from[k] !== undefined) env[k] = from[k];
+  if (!env.PATH) env.PATH = '/usr/local/bin:/usr/bin:/bin';
+  return env;
 }
 
 function ignorable(e: unknown): boolean {

@@ -7,6 +7,7 @@ export const LABEL = {
   profile: 'ozwald.profile',
   variety: 'ozwald.variety',
   specHash: 'ozwald.spec-hash',
+  secrets: 'ozwald.secrets',
 } as const;
 
 export const containerName = (realm: string, instance: string) => `ozsvc--${realm}--${instance}`;

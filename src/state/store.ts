@@ -1,6 +1,9 @@
 // Everything the controller, CLI and API keep in Redis goes through here.
+import { createHash } from 'node:crypto';
 import { Redis } from 'ioredis';
 import { OzwError } from '../errors.js';
+import { isFernetToken } from '../vault/fernet.js';
+import { inspect } from '../vault/envelope.js';
 import { keys, unlockKey, vaultKey } from './keys.js';
 import type { ControllerStatus, InstanceStatus } from './status.js';
 
@@ -124,15 +127,21 @@ export class Store {
     else if (t.expiresAt - nowMs > 50) await this.redis.set(key, t.token, 'PXAT', t.expiresAt, 'NX');
   }
 
-  /** One round trip: which of these realm/locker pairs have an unlock key and a sealed blob. */
-  async lockerPresence(pairs: { realm: string; locker: string }[]): Promise<{ unlock: Set<string>; vault: Set<string> }> {
+  /**
+   * One round trip: which of these realm/locker pairs have an unlock key, and
+   * the version (a short hash) of each sealed blob.
+   */
+  async lockerPresence(pairs: { realm: string; locker: string }[]): Promise<{ unlock: Set<string>; vault: Set<string>; versions: Map<string, string>; legacy: Set<string>; keyNames: Map<string, string[]> }> {
     const unlock = new Set<string>();
     const vault = new Set<string>();
-    if (pairs.length === 0) return { unlock, vault };
+    const versions = new Map<string, string>();
+    const legacy = new Set<string>();
+    const keyNames = new Map<string, string[]>();
+    if (pairs.length === 0) return { unlock, vault, versions, legacy, keyNames };
     const p = this.redis.pipeline();
     for (const { realm, locker } of pairs) {
       p.exists(unlockKey(realm, locker));
-      p.exists(vaultKey(realm, locker));
+      p.get(vaultKey(realm, locker));
     }
     const res = (await p.exec()) ?? [];
     pairs.forEach(({ realm, locker }, i) => {
@@ -140,9 +149,21 @@ export class Store {
       const u = res[2 * i];
       const v = res[2 * i + 1];
       if (u && !u[0] && u[1] === 1) unlock.add(id);
-      if (v && !v[0] && v[1] === 1) vault.add(id);
+      if (v && !v[0] && typeof v[1] === 'string') {
+        vault.add(id);
+        versions.set(id, blobVersion(v[1]));
+        if (isFernetToken(v[1])) legacy.add(id);
+        else {
+          try {
+            const names = inspect(v[1]).keys;
+            if (names) keyNames.set(id, names);
+          } catch {
+            /* unreadable blobs are reported when opened */
+          }
+        }
+      }
     });
-    return { unlock, vault };
+    return { unlock, vault, versions, legacy, keyNames };
   }
 
   // --- wake-ups ---
@@ -178,6 +199,11 @@ export class Store {
     if (!v) return { generation: 0, services: [] };
     return JSON.parse(v) as { generation: number; services: DynamicEntry[] };
   }
+}
+
+/** A short, stable fingerprint of a sealed blob: changes whenever the locker is sealed again. */
+export function blobVersion(blob: string): string {
+  return createHash('sha256').update(blob).digest('hex').slice(0, 12);
 }
 
 export interface DynamicEntry { realm: string; name: string; service: string; variety: string | null; profile: string | null }

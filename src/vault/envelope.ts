@@ -1,12 +1,14 @@
 // The locker envelope, version 1.
 //
 // Stored in Redis at vault:<realm>:<locker> as a JSON text:
-//   {"ozv":1,"realm":R,"locker":L,"kdf":{"alg":"scrypt","N":..,"r":..,"p":..,"salt":b64},
+//   {"ozv":1,"realm":R,"locker":L,"keys":[names],"kdf":{"alg":"scrypt","N":..,"r":..,"p":..,"salt":b64},
 //    "enc":"aes-256-gcm","iv":b64,"ct":b64,"tag":b64,"sealedAt":ISO}
 // The key is scrypt(token, salt) with a fresh random salt per write. The
-// associated data is the canonical header (version, realm, locker, KDF
-// parameters), so a blob copied to another key, or with its KDF parameters
-// edited, fails authentication instead of decrypting.
+// associated data is the canonical header (version, realm, locker, key names,
+// KDF parameters, seal time), so a blob copied to another key, or with any
+// header field edited, fails authentication instead of decrypting. Key names
+// are in the clear on purpose: `secrets list --keys` and collision warnings
+// need them without a token; values never are.
 import { createCipheriv, createDecipheriv, randomBytes, scrypt as scryptCb, type ScryptOptions } from 'node:crypto';
 import { OzwError } from '../errors.js';
 import { isFernetToken, fernetDecrypt } from './fernet.js';
@@ -25,15 +27,16 @@ function scrypt(token: string, salt: Buffer, k: KdfParams): Promise<Buffer> {
   );
 }
 
-function header(realm: string, locker: string, kdf: KdfParams & { salt: string }): Buffer {
-  // Fixed key order: this is the associated data, it must be byte-stable.
-  return Buffer.from(JSON.stringify(['ozv', 1, realm, locker, 'scrypt', kdf.N, kdf.r, kdf.p, kdf.salt]), 'utf8');
+function header(realm: string, locker: string, keys: string[], kdf: KdfParams & { salt: string }, sealedAt: string): Buffer {
+  // Fixed order: this is the associated data, it must be byte-stable.
+  return Buffer.from(JSON.stringify(['ozv', 1, realm, locker, keys, 'scrypt', kdf.N, kdf.r, kdf.p, kdf.salt, sealedAt]), 'utf8');
 }
 
 export interface Sealed {
   ozv: 1;
   realm: string;
   locker: string;
+  keys: string[];
   kdf: { alg: 'scrypt'; N: number; r: number; p: number; salt: string };
   enc: 'aes-256-gcm';
   iv: string;
@@ -55,14 +58,16 @@ export async function seal(
   const kdf = { alg: 'scrypt' as const, N: k.N, r: k.r, p: k.p, salt: salt.toString('base64') };
   const key = await scrypt(token, salt, k);
   const iv = randomBytes(12);
+  const keys = Object.keys(payload).sort();
+  const sealedAt = (opts.now ?? new Date()).toISOString();
   const cipher = createCipheriv('aes-256-gcm', key, iv);
-  cipher.setAAD(header(realm, locker, kdf));
+  cipher.setAAD(header(realm, locker, keys, kdf, sealedAt));
   const ct = Buffer.concat([cipher.update(JSON.stringify(payload), 'utf8'), cipher.final()]);
   key.fill(0);
   const out: Sealed = {
-    ozv: 1, realm, locker, kdf, enc: 'aes-256-gcm',
+    ozv: 1, realm, locker, keys, kdf, enc: 'aes-256-gcm',
     iv: iv.toString('base64'), ct: ct.toString('base64'), tag: cipher.getAuthTag().toString('base64'),
-    sealedAt: (opts.now ?? new Date()).toISOString(),
+    sealedAt,
   };
   return JSON.stringify(out);
 }
@@ -71,6 +76,7 @@ export interface EnvelopeInfo {
   format: 'ozv1' | 'fernet';
   realm?: string;
   locker?: string;
+  keys?: string[];
   sealedAt?: string;
 }
 
@@ -90,7 +96,8 @@ function parseSealed(blob: string, where: string): Sealed {
   if (s.ozv !== 1) throw corrupt(where, `envelope version ${String(s.ozv)} is newer than this ozwald understands`);
   const k = s.kdf;
   const ok =
-    typeof s.realm === 'string' && typeof s.locker === 'string' && s.enc === 'aes-256-gcm' &&
+    typeof s.realm === 'string' && typeof s.locker === 'string' && s.enc === 'aes-256-gcm' && typeof s.sealedAt === 'string' &&
+    Array.isArray(s.keys) && s.keys.every((k) => typeof k === 'string') &&
     typeof s.iv === 'string' && typeof s.ct === 'string' && typeof s.tag === 'string' &&
     k !== undefined && k.alg === 'scrypt' && typeof k.salt === 'string' &&
     Number.isInteger(k.N) && k.N >= 2 && k.N <= MAX_N && (k.N & (k.N - 1)) === 0 &&
@@ -102,7 +109,7 @@ function parseSealed(blob: string, where: string): Sealed {
 export function inspect(blob: string): EnvelopeInfo {
   if (isFernetToken(blob)) return { format: 'fernet' };
   const s = parseSealed(blob, 'envelope');
-  return { format: 'ozv1', realm: s.realm, locker: s.locker, sealedAt: s.sealedAt };
+  return { format: 'ozv1', realm: s.realm, locker: s.locker, keys: s.keys, sealedAt: s.sealedAt };
 }
 
 /**
@@ -127,7 +134,7 @@ export async function open(realm: string, locker: string, token: string, blob: s
     const key = await scrypt(token, Buffer.from(s.kdf.salt, 'base64'), s.kdf);
     try {
       const d = createDecipheriv('aes-256-gcm', key, Buffer.from(s.iv, 'base64'));
-      d.setAAD(header(realm, locker, s.kdf));
+      d.setAAD(header(realm, locker, s.keys, s.kdf, s.sealedAt));
       d.setAuthTag(Buffer.from(s.tag, 'base64'));
       plain = Buffer.concat([d.update(Buffer.from(s.ct, 'base64')), d.final()]);
     } catch {

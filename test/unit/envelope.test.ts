@@ -23,7 +23,7 @@ t.test('round trip with the default KDF parameters', async (t) => {
   t.notMatch(blob, CANARY, 'ciphertext does not hold the value');
   t.notMatch(blob, TOKEN, 'blob does not hold the token');
   const env = JSON.parse(blob);
-  t.same([env.ozv, env.realm, env.locker, env.enc, env.kdf.alg, env.kdf.N, env.kdf.r, env.kdf.p], [1, 'demo', 'keys', 'aes-256-gcm', 'scrypt', DEFAULT_KDF.N, 8, 1]);
+  t.same([env.ozv, env.realm, env.locker, env.keys, env.enc, env.kdf.alg, env.kdf.N, env.kdf.r, env.kdf.p], [1, 'demo', 'keys', ['API_KEY', 'EMPTY'], 'aes-256-gcm', 'scrypt', DEFAULT_KDF.N, 8, 1]);
   t.equal(Buffer.from(env.kdf.salt, 'base64').length, 16);
   t.equal(Buffer.from(env.iv, 'base64').length, 12);
   const got = await open('demo', 'keys', TOKEN, blob);
@@ -69,6 +69,8 @@ t.test('tampering with KDF parameters, iv, ciphertext or tag fails authenticatio
   };
   for (const [what, edit] of [
     ['kdf.r', { kdf: { ...blob.kdf, r: 4 } }],
+    ['keys', { keys: ['K', 'EXTRA'] }],
+    ['sealedAt', { sealedAt: '2020-01-01T00:00:00.000Z' }],
     ['kdf.salt', { kdf: { ...blob.kdf, salt: flip(blob.kdf.salt) } }],
     ['iv', { iv: flip(blob.iv) }],
     ['ct', { ct: flip(blob.ct) }],
@@ -103,5 +105,5 @@ t.test('legacy Fernet blobs written by the Python Ozwald open', async (t) => {
 
 t.test('inspect reads the header without a token', async (t) => {
   const blob = await seal('demo', 'keys', TOKEN, { K: 'v' }, { kdf: FAST, now: new Date('2026-01-02T03:04:05Z') });
-  t.same(inspect(blob), { format: 'ozv1', realm: 'demo', locker: 'keys', sealedAt: '2026-01-02T03:04:05.000Z' });
+  t.same(inspect(blob), { format: 'ozv1', realm: 'demo', locker: 'keys', keys: ['K'], sealedAt: '2026-01-02T03:04:05.000Z' });
 });

@@ -38,6 +38,9 @@ const table: [string, Partial<PlanInput>, ReturnType<typeof summary>][] = [
   ['create with lockers once every key is there', { desired: [inst('api', 'h1', ['a', 'b'])], vaultKeys: new Set(['r:a', 'r:b']), unlockKeys: new Set(['r:a', 'r:b']) }, { actions: ['create r/api lockers=a,b'], phases: ['r/api Pending Creating'] }],
   ['a running secret service with a changed spec keeps running until unlocked', { desired: [inst('api', 'h2', ['keys'])], observed: [ctr('api', 'h1')], vaultKeys: new Set(['r:keys']) }, { actions: [], phases: ['r/api Locked WaitingForUnlock [keys]'] }],
   ['…and is replaced once unlocked', { desired: [inst('api', 'h2', ['keys'])], observed: [ctr('api', 'h1')], vaultKeys: new Set(['r:keys']), unlockKeys: new Set(['r:keys']) }, { actions: ['replace r/api (spec-changed) lockers=keys'], phases: ['r/api Pending SpecChanged'] }],
+  ['sealed again since start: StaleSecrets until unlocked', { desired: [inst('api', 'h1', ['keys'])], observed: [ctr('api', 'h1', { secrets: 'keys=v1' })], vaultKeys: new Set(['r:keys']), vaultVersions: new Map([['r:keys', 'v2']]) }, { actions: [], phases: ['r/api Running StaleSecrets [keys]'] }],
+  ['…then replaced with the new secrets', { desired: [inst('api', 'h1', ['keys'])], observed: [ctr('api', 'h1', { secrets: 'keys=v1' })], vaultKeys: new Set(['r:keys']), vaultVersions: new Map([['r:keys', 'v2']]), unlockKeys: new Set(['r:keys']) }, { actions: ['replace r/api (secrets-rotated) lockers=keys'], phases: ['r/api Pending SecretsRotated'] }],
+  ['same sealed version: Running', { desired: [inst('api', 'h1', ['keys'])], observed: [ctr('api', 'h1', { secrets: 'keys=v2' })], vaultKeys: new Set(['r:keys']), vaultVersions: new Map([['r:keys', 'v2']]) }, { actions: [], phases: ['r/api Running Running'] }],
   ['a running secret service with an unchanged spec needs no token', { desired: [inst('api', 'h1', ['keys'])], observed: [ctr('api', 'h1')] }, { actions: [], phases: ['r/api Running Running'] }],
   ['an in-flight instance is left alone, and so is its container', { desired: [inst('web', 'h2')], observed: [ctr('web', 'h1')], inFlight: new Set(['r/web']) }, { actions: [], phases: ['r/web Starting InProgress'] }],
   ['an in-flight removal is not planned twice', { observed: [ctr('old', 'h1')], inFlight: new Set(['r/old']) }, { actions: [], phases: [] }],
@@ -60,6 +63,8 @@ t.test('status records carry what status shows', async (t) => {
     containerId: 'id-api-h1', lockers: ['keys'], phase: 'Locked', reason: 'WaitingForUnlock',
     message: 'waiting for `ozwald unlock` of r:keys (the running container keeps its previous spec until then)',
   }]);
+  const legacy = run({ desired: [inst('api', 'h1', ['keys'])], observed: [ctr('api', 'h1')], vaultKeys: new Set(['r:keys']), legacyLockers: new Set(['r:keys']) });
+  t.equal(legacy.statuses[0]!.message, 'container ozsvc--r--api is running (legacy envelope: vault:r:keys; run `ozwald secrets migrate`)');
   const b = run({ desired: [inst('web', 'h1')], backoff: new Map([['r/web', { until: 5000, reason: 'LaunchFailed', message: 'docker run failed' }]]) });
   t.equal(b.statuses[0]!.message, 'docker run failed; next try at 1970-01-01T00:00:05.000Z');
 });
@@ -69,4 +74,15 @@ t.test('the planner is pure: same input, same plan; inputs untouched', async (t)
   const before = JSON.stringify(input, (_k, v) => (v instanceof Set ? [...v] : v instanceof Map ? [...v] : v));
   t.same(plan(input), plan(input));
   t.equal(JSON.stringify(input, (_k, v) => (v instanceof Set ? [...v] : v instanceof Map ? [...v] : v)), before);
+});
+
+t.test('plan warns about every key set twice, naming the key', async (t) => {
+  const { envCollisions } = await import('../../src/controller/desired.js');
+  const d = inst('api', 'h', ['a', 'b']);
+  d.spec.environment = [['PORT', '80'], ['ONLY_ENV', 'x']];
+  t.same(envCollisions(d, new Map([['r:a', ['TOKEN', 'PORT']], ['r:b', ['TOKEN', 'B_ONLY']]])), [
+    'r/api: key TOKEN of locker b overrides locker a',
+    'r/api: environment PORT overrides the key of the same name in locker a',
+  ]);
+  t.same(envCollisions(d, new Map()), [], 'nothing known, nothing to say');
 });

@@ -3,7 +3,7 @@ import { runArgs } from '../../src/runtime/docker.js';
 import { containerName } from '../../src/runtime/labels.js';
 
 const spec = {
-  realm: 'demo', instance: 'llm-small', service: 'llm', variety: 'cpu', profile: null, specHash: 'abc123',
+  realm: 'demo', instance: 'llm-small', service: 'llm', variety: 'cpu', profile: null, specHash: 'abc123', secrets: 'keys=0a1b2c',
   image: 'ozwald-demo:latest', command: ['serve', '--port', '8000'], entrypoint: ['/bin/ozwald-demo', '--flag'], volumes: ['/data:/data:ro'],
 };
 
@@ -12,14 +12,22 @@ t.test('docker run arguments: labels, env-file, no environment values, image aft
     'run', '--detach', '--name', 'ozsvc--demo--llm-small', '--restart', 'no',
     '--label', 'ozwald.managed=true', '--label', 'ozwald.provisioner=local', '--label', 'ozwald.realm=demo',
     '--label', 'ozwald.instance=llm-small', '--label', 'ozwald.service=llm', '--label', 'ozwald.variety=cpu',
-    '--label', 'ozwald.profile=', '--label', 'ozwald.spec-hash=abc123',
+    '--label', 'ozwald.profile=', '--label', 'ozwald.spec-hash=abc123', '--label', 'ozwald.secrets=keys=0a1b2c',
     '--env-file', '/dev/shm/ozwald-0/local/env-0123',
     '--volume', '/data:/data:ro',
     '--entrypoint', '/bin/ozwald-demo',
     '--', 'ozwald-demo:latest', '--flag', 'serve', '--port', '8000',
   ]);
-  const bare = runArgs('p', { ...spec, command: null, entrypoint: null, volumes: [] }, '/f');
+  const bare = runArgs('p', { ...spec, command: null, entrypoint: null, volumes: [], secrets: '' }, '/f');
+  t.notOk(bare.some((a) => a.startsWith('ozwald.secrets')), 'no secrets label without lockers');
   t.same(bare.slice(bare.indexOf('--env-file')), ['--env-file', '/f', '--', 'ozwald-demo:latest']);
   t.notOk(bare.some((a) => a === '-e' || a === '--env'), 'environment only ever travels in the env-file');
   t.equal(containerName('r', 'i'), 'ozsvc--r--i');
+});
+
+t.test('the docker CLI gets a minimal environment', async (t) => {
+  const { cliEnv } = await import('../../src/runtime/docker.js');
+  t.same(cliEnv({ PATH: '/bin', DOCKER_HOST: 'unix:///x.sock', OZWALD_TOKEN: 'tok', API_KEY: 'v', HOME: '/root', OZWALD_REDIS_URL: 'redis://:pw@h' }),
+    { PATH: '/bin', HOME: '/root', DOCKER_HOST: 'unix:///x.sock' });
+  t.same(cliEnv({}), { PATH: '/usr/local/bin:/usr/bin:/bin' });
 });
