@@ -14,7 +14,7 @@ if [ "$mode" = --test ]; then
   docker_host=$(bash "$REPO/hack/start-dockerd.sh")
 else
   if [ -n "${OZWALD_REDIS_URL:-}" ]; then redis_url=$OZWALD_REDIS_URL; else
-    bash "$REPO/hack/start-redis.sh" 6379; redis_url=redis://127.0.0.1:6379/0; fi
+    bash "$REPO/hack/start-redis.sh" 6379 persist; redis_url=redis://127.0.0.1:6379/0; fi
   if [ -n "${DOCKER_HOST:-}" ] && docker_ok "$DOCKER_HOST"; then docker_host=$DOCKER_HOST
   elif docker_ok unix:///var/run/docker.sock; then docker_host=unix:///var/run/docker.sock
   else docker_host=$(bash "$REPO/hack/start-dockerd.sh"); fi

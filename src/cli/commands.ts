@@ -1,6 +1,5 @@
-import { z } from 'zod';
 import { loadManifests } from '../config/load.js';
-import { Manifest } from '../config/schema.js';
+import { manifestJsonSchema } from '../config/schema.js';
 import { formatProblem } from '../config/yaml.js';
 import { Controller } from '../controller/controller.js';
 import { desiredSet, envCollisions } from '../controller/desired.js';
@@ -17,6 +16,17 @@ import { readToken, type TokenOptions } from './token.js';
 import { SECRETS_COMMANDS } from './secrets.js';
 import { checkName, need, out, parseTtl, TOKEN_OPTIONS, GLOBAL_HELP, type Command } from './shared.js';
 
+const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'];
+
+function numberOption(v: unknown, name: string, min: number, max: number, dflt: number, integer: boolean): number {
+  if (v === undefined) return dflt;
+  const n = Number(v);
+  if (String(v).trim() === '' || !Number.isFinite(n) || n < min || n > max || (integer && !Number.isInteger(n))) {
+    throw new OzwError('OZW_USAGE', `${name} ${String(v)}: give ${integer ? 'a whole number' : 'a number'} from ${min} to ${max}`);
+  }
+  return n;
+}
+
 async function loadOrThrow(path: string) {
   const { model, problems } = await loadManifests(path);
   if (!model) {
@@ -31,7 +41,7 @@ function statusTable(rows: InstanceStatus[]): string {
   const head = ['INSTANCE', 'SERVICE', 'PHASE', 'REASON', 'MESSAGE'];
   const body = rows.map((s) => [
     `${s.realm}:${s.instance}`,
-    `${s.service}${s.variety ? `[${s.variety}]` : ''}${s.profile ? `[${s.profile}]` : ''}`,
+    s.variety || s.profile ? `${s.service}[${s.variety ?? ''}]${s.profile ? `[${s.profile}]` : ''}` : s.service,
     s.phase,
     s.reason,
     s.message + (s.lockers.length ? ` (lockers: ${s.lockers.join(', ')})` : ''),
@@ -43,16 +53,25 @@ function statusTable(rows: InstanceStatus[]): string {
 export const COMMANDS: Record<string, Command> = {
   run: {
     summary: 'run the controller in the foreground until SIGINT/SIGTERM',
-    help: `ozwald run [--resync SECONDS] [--concurrency N]
+    help: `ozwald run [--resync SECONDS] [--concurrency N] [--log-level LEVEL]
 
 Reconciles the manifests (and the dynamic set in Redis) with this provisioner's
 containers until interrupted. Containers keep running when it stops.
 
+  --resync SECONDS    full resync period, the safety net under events (default 10)
+  --concurrency N     launches/removals at once (default 4)
+  --log-level LEVEL   trace, debug, info, warn, error, fatal or silent (default info,
+                      or OZWALD_LOG_LEVEL); logs are JSON lines on stderr
+
 example: ozwald --manifests ./manifests run --resync 10
 ${GLOBAL_HELP}`,
-    options: { resync: { type: 'string' }, concurrency: { type: 'string' }, 'log-level': { type: 'string' }, 'metrics-listen': { type: 'string' } },
+    options: { resync: { type: 'string' }, concurrency: { type: 'string' }, 'log-level': { type: 'string' } },
     async run(g, v) {
-      const logger = createLogger({ level: (v['log-level'] as string | undefined) ?? undefined });
+      const resync = numberOption(v.resync, '--resync', 1, 3600, 10, false);
+      const concurrency = numberOption(v.concurrency, '--concurrency', 1, 64, 4, true);
+      const level = (v['log-level'] as string | undefined) ?? process.env.OZWALD_LOG_LEVEL ?? 'info';
+      if (!LOG_LEVELS.includes(level)) throw new OzwError('OZW_USAGE', `--log-level ${level}: use one of ${LOG_LEVELS.join(', ')}`);
+      const logger = createLogger({ level });
       const redis = connectRedis(g.redis, { forever: true });
       await ensureConnected(redis, g.redis);
       const runtime = new Runtime(g.provisioner);
@@ -60,8 +79,8 @@ ${GLOBAL_HELP}`,
       const ctl = new Controller({
         provisioner: g.provisioner, manifests: g.manifests, redisUrl: g.redis, redis, runtime, logger,
         envDir: new EnvFileDir(runtimeDir(defaultRuntimeBase(), g.provisioner)),
-        resyncMs: v.resync ? Number(v.resync) * 1000 : 10_000,
-        concurrency: v.concurrency ? Number(v.concurrency) : 4,
+        resyncMs: resync * 1000,
+        concurrency,
       });
       await ctl.start();
       logger.info({ provisioner: g.provisioner, manifests: g.manifests }, 'controller running');
@@ -96,6 +115,8 @@ example: ozwald validate manifests/`,
         let n = 0;
         for (const r of model.realms.values()) n += r.persistent.size;
         out(`${path}: valid (${model.realms.size} realm(s), ${n} persistent service(s))`);
+      } else if (problems.length === 1 && problems[0]!.line === 0) {
+        process.stderr.write(`ozwald: OZW_MANIFEST_NOT_FOUND: ${formatProblem(problems[0]!)}\n`);
       } else for (const p of problems) process.stderr.write(`${formatProblem(p)}\n`);
       return model ? 0 : 1;
     },
@@ -106,7 +127,7 @@ example: ozwald validate manifests/`,
     help: 'ozwald schema\n\nPrints the JSON Schema of the manifest format (for yaml-language-server).\n\nexample: ozwald schema > ozwald.schema.json',
     options: {},
     async run() {
-      out(JSON.stringify(z.toJSONSchema(Manifest, { io: 'input', unrepresentable: 'any' }), null, 2));
+      out(JSON.stringify(manifestJsonSchema(), null, 2));
       return 0;
     },
   },
@@ -164,7 +185,13 @@ example: ozwald plan --manifests ./manifests`,
           return 0;
         }
         if (!controller) out(`no controller has reported for provisioner "${g.provisioner}" yet (is \`ozwald run\` running?)`);
-        else if (!controller.manifests.ok) {
+        else {
+          const age = Date.now() - Date.parse(controller.heartbeat);
+          const limit = Math.max(3 * (controller.resyncMs ?? 10_000), 30_000);
+          if (controller.stopped) out(`controller: stopped at ${controller.heartbeat}; the phases below are as it last saw them`);
+          else if (age > limit) out(`controller: no heartbeat for ${Math.round(age / 1000)}s (is \`ozwald run\` running?); the phases below may be stale`);
+        }
+        if (controller && !controller.manifests.ok) {
           out(`manifests: ERROR (acting on the last good set, loaded ${controller.manifests.loadedAt ?? 'never'})`);
           for (const e of controller.manifests.errors) out(`  ${e}`);
         }
@@ -186,7 +213,8 @@ example: ozwald plan --manifests ./manifests`,
 
 Writes the token to unlock:REALM:LOCKER for --ttl seconds (default ${UNLOCK_TTL_DEFAULT}, at most
 ${UNLOCK_TTL_MAX}); the controller takes it at once, opens the locker and starts what
-waited for it. With --wait, reports what happened.
+waited for it. With --wait, reports what happened. The token comes from
+--token-stdin, --token-file F, OZWALD_TOKEN, or a no-echo prompt on a terminal.
 
 example: ozwald unlock demo api-keys --wait`,
     options: { ttl: { type: 'string' }, wait: { type: 'boolean' }, ...TOKEN_OPTIONS },

@@ -10,7 +10,6 @@ import { COMMANDS } from './commands.js';
 const HINTS: Partial<Record<keyof typeof ERROR_CODES, string>> = {
   OZW_REDIS_UNAVAILABLE: 'start Redis (make setup does) or point --redis / OZWALD_REDIS_URL at one',
   OZW_DOCKER_UNAVAILABLE: 'start the engine (make setup does) and export DOCKER_HOST',
-  OZW_TOKEN_MISSING: 'give the token on the prompt, with --token-stdin, --token-file F or OZWALD_TOKEN',
   OZW_MANIFEST_INVALID: 'fix the lines above; `ozwald validate` checks without running anything',
   OZW_VAULT_EMPTY: 'seal the locker first: ozwald secrets set REALM LOCKER --file secrets.json',
 };
@@ -56,6 +55,10 @@ export async function main(argv: string[]): Promise<number> {
   const cmd = COMMANDS[name];
   if (!cmd) {
     const group = Object.keys(COMMANDS).filter((c) => c.startsWith(`${name} `));
+    if (group.length && (rest.includes('--help') || rest.includes('-h'))) {
+      process.stdout.write(`usage: ozwald ${name} <subcommand> …\n\nsubcommands:\n${group.map((g) => `  ${g.padEnd(16)} ${COMMANDS[g]!.summary}`).join('\n')}\n\nozwald ${name} <subcommand> --help shows its options and an example.\n`);
+      return 0;
+    }
     if (group.length) throw new OzwError('OZW_USAGE', `"${name}" needs a subcommand: ${group.map((g) => g.split(' ')[1]).join(', ')}`);
     throw new OzwError('OZW_USAGE', `unknown command "${name}"; run ozwald --help`);
   }

@@ -114,3 +114,8 @@ export const KNOWN_KEYS = [
   'hosts', 'provisioners', 'realms', 'portals', 'ip', 'resources', 'host', 'cache', 'parameters', 'bridge', 'port',
   'connector', 'realm', 'target', 'read_only', 'source', 'network', 'run-time', 'run-script',
 ];
+
+/** The JSON Schema of the manifest format (for editors with yaml-language-server). */
+export function manifestJsonSchema(): unknown {
+  return z.toJSONSchema(Manifest, { io: 'input', unrepresentable: 'any' });
+}

@@ -49,10 +49,14 @@ export function parseYamlFile(file: string, text: string): { parsed?: ParsedFile
     return { problems };
   }
   for (const d of docs) {
-    for (const e of [...d.errors, ...d.warnings]) {
+    // After the first syntax error the parser's later errors are mostly its
+    // own confusion: report the first, and say how many followed.
+    const errs = d.errors.slice(0, 1);
+    for (const e of [...errs, ...d.warnings]) {
       const pos = e.linePos?.[0] ?? at(e.pos[0]);
       const first = e.message.split('\n')[0]!.replace(/ at line \d+, column \d+:?$/, '');
-      problems.push({ file, line: pos.line, col: pos.col, path: '', message: `YAML: ${first}` });
+      const more = e === errs[0] && d.errors.length > 1 ? ` (${d.errors.length - 1} more parse error(s) after this one)` : '';
+      problems.push({ file, line: pos.line, col: pos.col, path: '', message: `YAML: ${first}${more}` });
     }
   }
   if (docs.length > 1) {

@@ -4,7 +4,15 @@ export const BACKOFF_BASE_MS = 10_000;
 export const BACKOFF_MAX_MS = 300_000;
 export const BACKOFF_RESET_MS = 600_000;
 
-export interface BackoffEntry { failures: number; lastFailureAt: number; until: number; reason: string; message: string }
+export interface BackoffEntry {
+  failures: number;
+  lastFailureAt: number;
+  until: number;
+  reason: string;
+  message: string;
+  /** The spec that failed: a changed spec is tried at once (a fixed manifest should not wait). */
+  specHash?: string;
+}
 
 export function backoffDelay(failures: number, jitter = 0): number {
   const d = Math.min(BACKOFF_BASE_MS * 2 ** Math.max(0, failures - 1), BACKOFF_MAX_MS);
@@ -15,11 +23,11 @@ export class Backoff {
   private readonly m = new Map<string, BackoffEntry>();
   constructor(private readonly random: () => number = Math.random) {}
 
-  fail(key: string, now: number, reason: string, message: string): BackoffEntry {
+  fail(key: string, now: number, reason: string, message: string, specHash?: string): BackoffEntry {
     const prev = this.m.get(key);
     const failures = (prev?.failures ?? 0) + 1;
     // Up to +10% jitter so instances that failed together do not retry in lockstep.
-    const e = { failures, lastFailureAt: now, until: now + backoffDelay(failures, this.random() * 0.1), reason, message };
+    const e = { failures, lastFailureAt: now, until: now + backoffDelay(failures, this.random() * 0.1), reason, message, specHash };
     this.m.set(key, e);
     return e;
   }

@@ -183,6 +183,8 @@ export class Controller {
       provisioner: this.o.provisioner,
       pid: process.pid,
       heartbeat: new Date(this.o.clock.now()).toISOString(),
+      resyncMs: this.o.resyncMs,
+      ...(this.stopped ? { stopped: true } : {}),
       manifests: { path: this.o.manifests, ok: this.manifestErrors.length === 0 && this.model !== undefined, loadedAt: this.loadedAt, errors: this.manifestErrors },
       docker: { ok: this.dockerOk, ...(this.dockerError ? { error: this.dockerError } : {}) },
     };
@@ -358,7 +360,7 @@ export class Controller {
     const now = this.o.clock.now();
     if (a.kind === 'replace' && a.why === 'not-running') {
       // A container of ours that stopped on its own: that is a failure for back-off.
-      this.backoff.fail(a.key, now, 'CrashLoop', `container ${a.old.name} exited (${a.old.status})`);
+      this.backoff.fail(a.key, now, 'CrashLoop', `container ${a.old.name} exited (${a.old.status})`, d.hash);
     }
     // Environment: lockers in listed order (later wins), then the explicit
     // environment over all of them, as compose and Kubernetes envFrom do.
@@ -380,14 +382,24 @@ export class Controller {
     };
     const canonical = containerName(d.realm, d.name);
     const old = a.kind === 'replace' ? a.old : undefined;
-    let parked: string | undefined;
+    const parked = old && old.name === canonical ? `${canonical}--replaced-${old.id.slice(0, 12)}` : old?.name;
+    let renamed = false;
+    let stoppedOld = false;
     try {
-      if (old) {
+      if (old && old.name === canonical) {
         // Start new, then stop old: the old container steps aside (renamed,
         // still running) so a failed launch can simply put it back.
-        parked = `${canonical}--replaced-${old.id.slice(0, 12)}`;
-        if (old.name === canonical) await this.o.runtime.rename(old, parked);
-        else parked = old.name;
+        try {
+          await this.o.runtime.rename(old, parked!);
+        } catch (e) {
+          // Some engines refuse to rename a running container that was
+          // restarted ("sandbox not found"); a stopped one they rename.
+          this.log.warn({ container: old.name, err: describe(e) }, 'could not rename the running container; stopping it first');
+          await this.o.runtime.stop(old);
+          stoppedOld = old.running;
+          await this.o.runtime.rename(old, parked!);
+        }
+        renamed = true;
       }
       this.log.info({ instance: a.key, image: d.spec.image, lockers: d.spec.lockers, kind: a.kind }, 'launching');
       const id = await this.o.envDir.with([...env], (file) => this.o.runtime.run(spec, file, secretValues));
@@ -400,15 +412,16 @@ export class Controller {
       // `docker run` can fail after creating the container (bad entrypoint):
       // remove that one so the name is free for the old one or the next try.
       await this.removeFailedLaunch(canonical, d.hash);
-      if (old && parked) {
+      if (old && (renamed || stoppedOld)) {
         // Put the previous container back the way it was.
         try {
-          if (old.name === canonical) await this.o.runtime.rename({ ...old, name: parked }, canonical);
+          if (renamed) await this.o.runtime.rename({ ...old, name: parked! }, canonical);
+          if (stoppedOld) await this.o.runtime.start(old);
         } catch (e2) {
           this.log.error({ instance: a.key, err: describe(e2) }, 'could not restore the previous container');
         }
       }
-      const b = this.backoff.fail(a.key, this.o.clock.now(), 'LaunchFailed', err);
+      const b = this.backoff.fail(a.key, this.o.clock.now(), 'LaunchFailed', err, d.hash);
       if (d.spec.lockers.length) {
         this.lockedReasons.set(a.key, { reason: 'LaunchFailed', message: `${err}; the token was used up — unlock again to retry` });
       }
@@ -448,6 +461,7 @@ export class Controller {
     await this.watcher?.close();
     await Promise.race([this.queue.onIdle(), new Promise((r) => setTimeout(r, graceMs).unref())]);
     await this.o.envDir.sweep().catch(() => 0);
+    await this.writeController().catch(() => {});
     if (this.sub) this.sub.disconnect();
   }
 }

@@ -27,7 +27,7 @@ export interface PlanInput {
   /** Instances with an action in flight: left alone this pass. */
   inFlight: ReadonlySet<string>;
   /** Instances in back-off: not retried before `until` (ms). */
-  backoff: ReadonlyMap<string, { until: number; reason: string; message: string }>;
+  backoff: ReadonlyMap<string, { until: number; reason: string; message: string; specHash?: string }>;
   /** Lockers whose last token was wrong, per instance key, kept so status can say why it is still Locked. */
   lockedReasons?: ReadonlyMap<string, { reason: string; message: string }>;
   now: number;
@@ -110,7 +110,7 @@ export function plan(input: PlanInput): Plan {
       continue;
     }
     const bo = input.backoff.get(d.key);
-    if (bo && input.now < bo.until) {
+    if (bo && input.now < bo.until && (bo.specHash === undefined || bo.specHash === d.hash)) {
       status('BackOff', bo.reason, `${bo.message}; next try at ${new Date(bo.until).toISOString()}`);
       continue;
     }

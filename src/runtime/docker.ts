@@ -134,6 +134,22 @@ export class Runtime {
     await this.docker.getContainer(c.id).rename({ name });
   }
 
+  async stop(c: ObservedContainer): Promise<void> {
+    this.guard(c);
+    try {
+      await this.docker.getContainer(c.id).stop({ t: this.stopTimeout });
+    } catch (e) {
+      if (!ignorable(e)) throw e;
+    }
+  }
+
+  async start(c: ObservedContainer): Promise<void> {
+    this.guard(c);
+    await this.docker.getContainer(c.id).start().catch((e: unknown) => {
+      if (!ignorable(e)) throw e;
+    });
+  }
+
   /** Our containers' lifecycle events; calls back on each, reconnects when the stream ends. */
   async events(onEvent: (e: { action: string; id: string }) => void, signal: AbortSignal): Promise<void> {
     const stream = (await this.docker.getEvents({

@@ -23,6 +23,10 @@ export interface ControllerStatus {
   provisioner: string;
   pid: number;
   heartbeat: string;
+  /** The resync period: a heartbeat older than a few of these means the controller is gone. */
+  resyncMs?: number;
+  /** Set when the controller stopped cleanly. */
+  stopped?: boolean;
   manifests: { path: string; ok: boolean; loadedAt: string | null; errors: string[] };
   docker: { ok: boolean; error?: string };
 }

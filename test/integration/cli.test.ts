@@ -38,6 +38,18 @@ t.test('cli', async (t) => {
     t.match(await cli(w, ['unlock', w.realm]), { code: 1, stderr: /OZW_USAGE: expected REALM LOCKER/ });
     t.match(await cli(w, ['unlock', 'bad:realm', 'keys']), { code: 1, stderr: /OZW_USAGE: realm "bad:realm" is not a valid name/ });
     t.match((await cli(w, ['--version'])).stdout, /^\d+\.\d+\.\d+\n$/);
+    const group = await cli(w, ['secrets', '--help']);
+    t.equal(group.code, 0);
+    t.match(group.stdout, /secrets rotate\s+re-seal a locker under a new token/);
+    for (const [args, msg] of [
+      [['--resync', '0'], '--resync 0: give a number from 1 to 3600'],
+      [['--resync', 'abc'], '--resync abc: give a number from 1 to 3600'],
+      [['--concurrency', '0'], '--concurrency 0: give a whole number from 1 to 64'],
+      [['--concurrency', '2.5'], '--concurrency 2.5: give a whole number from 1 to 64'],
+      [['--log-level', 'bogus'], '--log-level bogus: use one of trace, debug, info, warn, error, fatal, silent'],
+    ] as const) {
+      t.match(await cli(w, ['run', ...args]), { code: 1, stderr: `ozwald: OZW_USAGE: ${msg}\n` }, args.join(' '));
+    }
   });
 
   await t.test('tokens and TTLs', async (t) => {

@@ -94,14 +94,37 @@ ${webEntrypoint}    persistent-services:
       const leftovers = await w.docker.listContainers({ all: true, filters: { label: [`ozwald.provisioner=${w.provisioner}`, 'ozwald.instance=web'] } });
       t.equal(leftovers.length, 1, 'the failed container was removed');
       t.same(await filesUnder(w.runtimeDir), [], 'no env-file after a failed launch');
+      // The fix is tried at once, not after the failed spec's back-off.
+      const fixedAt = Date.now();
       await write();
-      await waitFor('web back to Running after the fix', async () => {
-        const st = (await statuses(w))['web'];
-        return st?.phase === 'Running' || st?.phase === 'BackOff' ? st : undefined;
-      });
+      await phaseIs(w, 'web', 'Running', 'Running');
+      t.ok(Date.now() - fixedAt < 8000, 'a fixed manifest does not wait out the back-off');
     });
 
-    await again.stop();
+    await t.test('a container that was restarted by hand is still replaced', async (t) => {
+      // Some engines refuse to rename a running container that was stopped and
+      // started again; the controller falls back to stopping it first.
+      await again.stop();
+      const c = (await container(w, 'web'))!;
+      await w.docker.getContainer(c.Id).stop({ t: 1 });
+      await w.docker.getContainer(c.Id).start();
+      await write('        command: [sh, -c, "echo changed; exec /bin/ozwald-demo"]\n');
+      const third = startController(w);
+      t.teardown(() => third.proc.kill('SIGKILL'));
+      const s = await waitFor('web replaced', async () => {
+        const st = (await statuses(w))['web'];
+        return st?.phase === 'Running' && st.containerId !== c.Id ? st : undefined;
+      });
+      t.match(third.output(), /could not rename the running container; stopping it first|"kind":"replace"/, 'went through a replacement');
+      t.equal((await container(w, 'web'))!.Id, s.containerId, 'the new container carries the name');
+      const all = await w.docker.listContainers({ all: true, filters: { label: [`ozwald.provisioner=${w.provisioner}`, 'ozwald.instance=web'] } });
+      t.equal(all.length, 1, 'one web container left');
+      await third.stop();
+      const st = await cli(w, ['status']);
+      t.match(st.stdout, /^controller: stopped at /m, 'status says the controller is not running');
+      await write();
+    });
+
     const text = w.transcript.join('\n') + (await redisDump(w.redis));
     for (const needle of [CANARY_A, CANARY_B, TOKEN_A, TOKEN_B]) t.notMatch(text, needle, 'no secret or token in output or Redis');
   });

@@ -14,3 +14,9 @@ t.test('every code is used somewhere in src/', async (t) => {
   const src = execFileSync('grep', ['-rhoE', "'OZW_[A-Z_]+'", new URL('../../src', import.meta.url).pathname], { encoding: 'utf8' });
   for (const code of Object.keys(ERROR_CODES)) t.match(src, `'${code}'`, `${code} is raised somewhere`);
 });
+
+t.test('ozwald.schema.json is the schema the code generates', async (t) => {
+  const { manifestJsonSchema } = await import('../../src/config/schema.js');
+  const committed = JSON.parse(readFileSync(new URL('../../ozwald.schema.json', import.meta.url), 'utf8'));
+  t.same(committed, JSON.parse(JSON.stringify(manifestJsonSchema())), 'regenerate with: node dist/cli/main.js schema > ozwald.schema.json');
+});
