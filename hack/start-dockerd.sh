@@ -11,7 +11,7 @@ if [ -f "$d/dockerd.pid" ] && kill -0 "$(cat "$d/dockerd.pid")" 2>/dev/null; the
 fi
 # --bridge=none: no docker0 of our own, so we never clash with a system engine.
 setsid nohup dockerd --data-root "$d/data" --exec-root "$d/exec" --host "$PROJECT_DOCKER_HOST" \
-  --pidfile "$d/dockerd.pid" --bridge=none --iptables=false --ip-masq=false \
+  --pidfile "$d/dockerd.pid" --bridge=none \
   >"$d/dockerd.log" 2>&1 < /dev/null &
 for _ in $(seq 1 120); do
   if docker_ok "$PROJECT_DOCKER_HOST"; then say "dockerd started at $PROJECT_DOCKER_HOST"; echo "$PROJECT_DOCKER_HOST"; exit 0; fi

@@ -11,15 +11,27 @@ export interface ServiceModel {
   varieties: Map<string, OverrideT>;
   profiles: Map<string, OverrideT>;
   origin: Origin;
+  /** Where each part (base "", "variety x", "profile y") sits in its file, for precise errors. */
+  parts: { label: string; part: OverrideT; path: Path }[];
+  pos(path: Path): Origin;
 }
-export interface PersistentModel { name: string; service: string; variety: string | null; profile: string | null; origin: Origin }
+export interface PersistentModel { name: string; service: string; variety: string | null; profile: string | null; origin: Origin; path: Path; pos(path: Path): Origin }
 export interface RealmModel {
   name: string;
   lockers: Map<string, Origin>;
   services: Map<string, ServiceModel>;
   persistent: Map<string, PersistentModel>;
+  networks: Map<string, { type: 'bridge' | 'ipvlan' | 'none'; origin: Origin }>;
+  volumes: Map<string, { type: string; source: string; origin: Origin }>;
 }
-export interface Model { realms: Map<string, RealmModel> }
+export interface VolumeModel { type: string; source?: string; origin: Origin }
+export interface PortalModel { name: string; realm: string; connector: string; port: number; origin: Origin }
+export interface Model {
+  realms: Map<string, RealmModel>;
+  /** Top-level volumes (bind, named, …), by name. */
+  volumes: Map<string, VolumeModel>;
+  portals: PortalModel[];
+}
 
 export interface Source { file: string; text: string }
 
@@ -59,6 +71,8 @@ function substitute(s: string, file: string): string {
 export function buildModel(sources: Source[]): { model?: Model; problems: Problem[] } {
   const problems: Problem[] = [];
   const realms = new Map<string, RealmModel>();
+  const volumes = new Map<string, VolumeModel>();
+  const portals: PortalModel[] = [];
   for (const src of sources) {
     const { parsed, problems: yp } = parseYamlFile(src.file, src.text);
     if (!parsed) {
@@ -75,13 +89,49 @@ export function buildModel(sources: Source[]): { model?: Model; problems: Proble
       continue;
     }
     const origin = (path: Path): Origin => ({ file: src.file, ...parsed.posOf(path) });
+    const twice = (what: string, at: Path, prev: Origin) =>
+      problems.push({ ...origin(at), path: pathText(at), message: `${what} is also defined at ${prev.file}:${prev.line}:${prev.col}` });
+    for (const [name, v] of Object.entries(r.data.volumes ?? {})) {
+      const at = ['volumes', name];
+      const prev = volumes.get(name);
+      if (prev) {
+        twice(`volume "${name}"`, at, prev.origin);
+        continue;
+      }
+      const type = typeof v?.type === 'string' ? v.type : '';
+      const source = typeof v?.source === 'string' ? substitute(v.source, src.file) : undefined;
+      if (!['bind', 'named', 'tmpfs', 'nfs'].includes(type)) {
+        problems.push({ ...origin([...at, 'type']), path: pathText([...at, 'type']), message: `volume type must be bind, named, tmpfs or nfs (got ${JSON.stringify(v?.type ?? null)})` });
+        continue;
+      }
+      if (type === 'bind' && !source?.startsWith('/')) {
+        problems.push({ ...origin([...at, 'source']), path: pathText([...at, 'source']), message: 'a bind volume needs an absolute source path (${SETTINGS_FILE_DIR} is the folder of this file)' });
+        continue;
+      }
+      volumes.set(name, { type, ...(source ? { source } : {}), origin: origin(at) });
+    }
+    (r.data.portals ?? []).forEach((p, i) => {
+      portals.push({ name: p.name, realm: p.bridge.realm ?? 'default', connector: p.bridge.connector, port: p.port, origin: origin(['portals', i]) });
+    });
     for (const [realmName, realm] of Object.entries(r.data.realms ?? {})) {
       let rm = realms.get(realmName);
       if (!rm) {
-        rm = { name: realmName, lockers: new Map(), services: new Map(), persistent: new Map() };
+        rm = { name: realmName, lockers: new Map(), services: new Map(), persistent: new Map(), networks: new Map(), volumes: new Map() };
         realms.set(realmName, rm);
       }
       if (!realm) continue;
+      (realm.networks ?? []).forEach((n, i) => {
+        const at = ['realms', realmName, 'networks', i];
+        const prev = rm.networks.get(n.name);
+        if (prev) twice(`network "${n.name}" of realm "${realmName}"`, at, prev.origin);
+        else rm.networks.set(n.name, { type: n.type ?? 'bridge', origin: origin(at) });
+      });
+      (realm.volumes ?? []).forEach((v, i) => {
+        const at = ['realms', realmName, 'volumes', i];
+        const prev = rm.volumes.get(v.name);
+        if (prev) twice(`volume "${v.name}" of realm "${realmName}"`, at, prev.origin);
+        else rm.volumes.set(v.name, { type: v.type, source: v.source, origin: origin(at) });
+      });
       const lockers = realm.vault?.lockers;
       const lockerNames = Array.isArray(lockers) ? lockers : Object.keys(lockers ?? {});
       lockerNames.forEach((name, i) => {
@@ -102,6 +152,8 @@ export function buildModel(sources: Source[]): { model?: Model; problems: Proble
         if (def.volumes) def.volumes = def.volumes.map((v) => (typeof v === 'string' ? substitute(v, src.file) : v));
         const varieties = new Map<string, OverrideT>(Object.entries(def.varieties ?? {}).map(([k, v]) => [k, v ?? {}]));
         const profiles = new Map<string, OverrideT>();
+        const parts: ServiceModel['parts'] = [{ label: '', part: def, path: at }];
+        for (const [k, v] of varieties) parts.push({ label: `variety "${k}"`, part: v, path: [...at, 'varieties', k] });
         if (Array.isArray(def.profiles)) {
           def.profiles.forEach((p, j) => {
             const { name, ...rest } = p;
@@ -110,14 +162,18 @@ export function buildModel(sources: Source[]): { model?: Model; problems: Proble
               problems.push({ ...pp, path: pathText([...at, 'profiles', j, 'name']), message: `profile "${name}" is listed twice in service "${def.name}"` });
             }
             profiles.set(name, rest);
+            parts.push({ label: `profile "${name}"`, part: rest, path: [...at, 'profiles', j] });
           });
         } else {
-          for (const [k, v] of Object.entries(def.profiles ?? {})) profiles.set(k, v ?? {});
+          for (const [k, v] of Object.entries(def.profiles ?? {})) {
+            profiles.set(k, v ?? {});
+            parts.push({ label: `profile "${k}"`, part: v ?? {}, path: [...at, 'profiles', k] });
+          }
         }
         for (const ov of [...varieties.values(), ...profiles.values()]) {
           if (ov.volumes) ov.volumes = ov.volumes.map((v) => (typeof v === 'string' ? substitute(v, src.file) : v));
         }
-        rm.services.set(def.name, { def, varieties, profiles, origin: o });
+        rm.services.set(def.name, { def, varieties, profiles, origin: o, parts, pos: origin });
       });
       (realm['persistent-services'] ?? []).forEach((ps, i) => {
         const at = ['realms', realmName, 'persistent-services', i];
@@ -127,14 +183,51 @@ export function buildModel(sources: Source[]): { model?: Model; problems: Proble
           problems.push({ ...o, path: pathText([...at, 'name']), message: `persistent service "${ps.name}" of realm "${realmName}" is also defined at ${prev.origin.file}:${prev.origin.line}:${prev.origin.col}` });
           return;
         }
-        rm.persistent.set(ps.name, { name: ps.name, service: ps.service, variety: ps.variety ?? null, profile: ps.profile ?? null, origin: o });
+        rm.persistent.set(ps.name, { name: ps.name, service: ps.service, variety: ps.variety ?? null, profile: ps.profile ?? null, origin: o, path: at, pos: origin });
       });
     }
   }
   if (problems.length) return { problems: sortProblems(problems) };
-  const model: Model = { realms };
+  const model: Model = { realms, volumes, portals };
   problems.push(...crossCheck(model));
   return problems.length ? { problems: sortProblems(problems) } : { model, problems };
+}
+
+export type VolumeEntry = NonNullable<OverrideT['volumes']>[number];
+
+/**
+ * A service's volume entry → a `docker run --volume` argument, as the Python
+ * Ozwald resolved them: "/host:/ctr[:mode]" as is; "name:/ctr[:mode]" and
+ * {name, target, read_only} through the realm's or the top-level volumes.
+ */
+export function resolveVolume(model: Pick<Model, 'volumes'>, realm: Pick<RealmModel, 'name' | 'volumes'>, v: VolumeEntry): { text: string; target: string } | { error: string } {
+  let name: string;
+  let target: string;
+  let mode: string;
+  if (typeof v === 'string') {
+    const parts = v.split(':');
+    if (parts.length < 2 || parts.length > 3) return { error: `volume "${v}" must be source:/target or source:/target:ro|rw` };
+    [name, target, mode = 'rw'] = parts as [string, string, string?] as [string, string, string];
+    if (v.startsWith('/')) {
+      if (!target.startsWith('/')) return { error: `volume "${v}": the container path must be absolute` };
+      if (!['ro', 'rw'].includes(mode)) return { error: `volume "${v}": mode must be ro or rw` };
+      return { text: v, target };
+    }
+  } else {
+    name = v.name;
+    target = v.target;
+    mode = v.read_only ? 'ro' : 'rw';
+  }
+  if (!target.startsWith('/')) return { error: `volume "${name}": the container path "${target}" must be absolute` };
+  if (!['ro', 'rw'].includes(mode)) return { error: `volume "${name}": mode must be ro or rw (got "${mode}")` };
+  if (realm.volumes.has(name)) return { text: `${name}:${target}:${mode}`, target };
+  const top = model.volumes.get(name);
+  if (!top) {
+    return { error: `volume "${name}" is not defined (realm "${realm.name}" volumes: ${listOf(realm.volumes.keys())}; top-level volumes: ${listOf(model.volumes.keys())}); a host path must start with /` };
+  }
+  if (top.type === 'bind') return { text: `${top.source}:${target}:${mode}`, target };
+  if (top.type === 'named') return { text: `${name}:${target}:${mode}`, target };
+  return { error: `volume "${name}" is of type ${top.type}, which this provisioner does not mount yet (bind and named are supported)` };
 }
 
 /** Files in the order read, then by position: the order an editor shows them. */
@@ -147,42 +240,66 @@ function sortProblems(ps: Problem[]): Problem[] {
 /** References between realms' parts: lockers named by services, persistent services' service/variety/profile. */
 function crossCheck(model: Model): Problem[] {
   const out: Problem[] = [];
+  const ports = new Map<number, PortalModel>();
+  for (const p of model.portals) {
+    const prev = ports.get(p.port);
+    if (prev) out.push({ ...p.origin, path: `portals.${p.name}.port`, message: `port ${p.port} is also used by portal "${prev.name}" at ${prev.origin.file}:${prev.origin.line}:${prev.origin.col}` });
+    ports.set(p.port, p);
+    const realm = model.realms.get(p.realm);
+    const connectors = new Set<string>();
+    for (const svc of realm?.services.values() ?? []) {
+      for (const part of [svc.def, ...svc.varieties.values(), ...svc.profiles.values()]) {
+        const bc = part['bridge-connector'];
+        if (bc) connectors.add(bc.name);
+      }
+    }
+    if (!realm) out.push({ ...p.origin, path: `portals.${p.name}.bridge.realm`, message: `realm "${p.realm}" does not exist (realms: ${listOf(model.realms.keys())})` });
+    else if (!connectors.has(p.connector)) out.push({ ...p.origin, path: `portals.${p.name}.bridge.connector`, message: `no service in realm "${p.realm}" has a bridge-connector named "${p.connector}" (connectors: ${listOf(connectors)})` });
+  }
   for (const realm of model.realms.values()) {
     for (const svc of realm.services.values()) {
-      const parts: [string, OverrideT][] = [['', svc.def], ...[...svc.varieties].map(([n, v]): [string, OverrideT] => [`variety "${n}"`, v]), ...[...svc.profiles].map(([n, v]): [string, OverrideT] => [`profile "${n}"`, v])];
-      for (const [where, part] of parts) {
+      for (const { part, path } of svc.parts) {
+        const problem = (at: Path, message: string) => out.push({ ...svc.pos(at), path: pathText(at), message });
         for (const field of ['command', 'entrypoint'] as const) {
           const v = part[field];
           if (typeof v !== 'string') continue;
           try {
             splitWords(v);
           } catch (e) {
-            out.push({ ...svc.origin, path: `realms.${realm.name}.service-definitions.${svc.def.name}${where ? ` ${where}` : ''}.${field}`, message: `${field}: ${(e as Error).message}` });
+            problem([...path, field], `${field}: ${(e as Error).message}`);
           }
         }
-        for (const l of part.lockers ?? []) {
+        (part.networks ?? []).forEach((n, i) => {
+          if (!realm.networks.has(n)) problem([...path, 'networks', i], `network "${n}" is not declared in realm "${realm.name}" (networks: ${listOf(realm.networks.keys())})`);
+        });
+        (part.volumes ?? []).forEach((v, i) => {
+          const r = resolveVolume(model, realm, v);
+          if ('error' in r) problem([...path, 'volumes', i], r.error);
+        });
+        (part.lockers ?? []).forEach((l, i) => {
           if (!realm.lockers.has(l)) {
             const hint = didYouMean(l, realm.lockers.keys());
-            out.push({ ...svc.origin, path: `realms.${realm.name}.service-definitions.${svc.def.name}${where ? ` ${where}` : ''}.lockers`, message: `locker "${l}" is not in realm "${realm.name}"'s vault (lockers: ${listOf(realm.lockers.keys())})${hint ? `; did you mean "${hint}"?` : ''}` });
+            problem([...path, 'lockers', i], `locker "${l}" is not in realm "${realm.name}"'s vault (lockers: ${listOf(realm.lockers.keys())})${hint ? `; did you mean "${hint}"?` : ''}`);
           }
-        }
+        });
       }
     }
     for (const ps of realm.persistent.values()) {
-      const path = `realms.${realm.name}.persistent-services.${ps.name}`;
+      const problem = (field: string, message: string) => out.push({ ...ps.pos([...ps.path, field]), path: pathText([...ps.path, field]), message });
       const svc = realm.services.get(ps.service);
       if (!svc) {
-        out.push({ ...ps.origin, path, message: `service "${ps.service}" is not defined in realm "${realm.name}" (services: ${listOf(realm.services.keys())})` });
+        const hint = didYouMean(ps.service, realm.services.keys());
+        problem('service', `service "${ps.service}" is not defined in realm "${realm.name}" (services: ${listOf(realm.services.keys())})${hint ? `; did you mean "${hint}"?` : ''}`);
         continue;
       }
       if (ps.variety !== null && !svc.varieties.has(ps.variety)) {
-        out.push({ ...ps.origin, path, message: `service "${ps.service}" has no variety "${ps.variety}" (varieties: ${listOf(svc.varieties.keys())})` });
+        problem('variety', `service "${ps.service}" has no variety "${ps.variety}" (varieties: ${listOf(svc.varieties.keys())})`);
       }
       if (ps.profile !== null && !svc.profiles.has(ps.profile)) {
-        out.push({ ...ps.origin, path, message: `service "${ps.service}" has no profile "${ps.profile}" (profiles: ${listOf(svc.profiles.keys())})` });
+        problem('profile', `service "${ps.service}" has no profile "${ps.profile}" (profiles: ${listOf(svc.profiles.keys())})`);
       }
       if (svc.def.type === 'container' && !(ps.profile !== null && svc.profiles.get(ps.profile)?.image) && !(ps.variety !== null && svc.varieties.get(ps.variety)?.image) && !svc.def.image) {
-        out.push({ ...ps.origin, path, message: `service "${ps.service}" has no image for this instance (set image on the service, its variety or its profile)` });
+        problem('service', `service "${ps.service}" has no image for this instance (set image on the service, its variety or its profile)`);
       }
     }
   }

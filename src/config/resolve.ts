@@ -2,7 +2,7 @@
 // one container. Pure.
 import { createHash } from 'node:crypto';
 import { OzwError } from '../errors.js';
-import type { Model, ServiceModel } from './model.js';
+import { resolveVolume, type Model, type RealmModel, type ServiceModel } from './model.js';
 import type { OverrideT } from './schema.js';
 import { listOf } from './suggest.js';
 import { splitWords } from './words.js';
@@ -25,7 +25,12 @@ export interface ContainerSpec {
   environment: [string, string][];
   /** Lockers in order: base, variety, profile; duplicates dropped. */
   lockers: string[];
+  /** `docker run --volume` arguments, merged by container path. */
   volumes: string[];
+  /** Docker network names (oznet--<realm>--<name>), the first given at run, the rest connected after. */
+  networks: string[];
+  /** Published ports "hostPort:containerPort", from portals bridging to this service's connector. */
+  ports: string[];
 }
 
 export interface ResolvedInstance extends InstanceRequest {
@@ -42,14 +47,9 @@ function toArgv(v: string | string[] | undefined): string[] | null {
   return Array.isArray(v) ? v : splitWords(v);
 }
 
-function volumeText(v: NonNullable<OverrideT['volumes']>[number]): string {
-  return typeof v === 'string' ? v : `${v.name}:${v.target}:${v.read_only ? 'ro' : 'rw'}`;
-}
-function volumeTarget(v: string): string {
-  return v.split(':')[1] ?? v;
-}
+export const networkName = (realm: string, name: string) => `oznet--${realm}--${name}`;
 
-export function resolveService(svc: ServiceModel, variety: string | null, profile: string | null): ContainerSpec & { type: string } {
+export function resolveService(model: Model, realm: RealmModel, svc: ServiceModel, variety: string | null, profile: string | null): ContainerSpec & { type: string } {
   const base = svc.def;
   const vr: OverrideT = variety === null ? {} : svc.varieties.get(variety) ?? {};
   const pr: OverrideT = profile === null ? {} : svc.profiles.get(profile) ?? {};
@@ -64,9 +64,15 @@ export function resolveService(svc: ServiceModel, variety: string | null, profil
   for (const l of layers) for (const name of l.lockers ?? []) if (!lockers.includes(name)) lockers.push(name);
   const vols = new Map<string, string>();
   for (const l of layers) for (const v of l.volumes ?? []) {
-    const t = volumeText(v);
-    vols.set(volumeTarget(t), t);
+    const r = resolveVolume(model, realm, v);
+    if ('error' in r) throw new OzwError('OZW_UNKNOWN_REFERENCE', r.error);
+    vols.set(r.target, r.text);
   }
+  const nets = pick('networks') ?? [];
+  const bc = pick('bridge-connector');
+  const ports = bc
+    ? model.portals.filter((p) => p.realm === realm.name && p.connector === bc.name).map((p) => `${p.port}:${bc.port}`).sort()
+    : [];
   return {
     type: base.type,
     image: pick('image') ?? '',
@@ -75,6 +81,8 @@ export function resolveService(svc: ServiceModel, variety: string | null, profil
     environment: [...env],
     lockers,
     volumes: [...vols.values()],
+    networks: nets.map((n) => networkName(realm.name, n)),
+    ports,
   };
 }
 
@@ -83,6 +91,7 @@ export function specHash(r: Omit<ResolvedInstance, 'hash' | 'key' | 'source'>): 
   const canonical = JSON.stringify([
     1, r.realm, r.name, r.service, r.variety, r.profile, r.spec.image, r.spec.command, r.spec.entrypoint,
     [...r.spec.environment].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)), r.spec.lockers, r.spec.volumes,
+    r.spec.networks, r.spec.ports,
   ]);
   return createHash('sha256').update(canonical).digest('hex').slice(0, 24);
 }
@@ -98,7 +107,7 @@ export function resolveInstance(model: Model, req: InstanceRequest): ResolvedIns
   if (req.profile !== null && !svc.profiles.has(req.profile)) {
     throw new OzwError('OZW_UNKNOWN_REFERENCE', `service "${req.service}" has no profile "${req.profile}" (profiles: ${listOf(svc.profiles.keys())})`);
   }
-  const { type, ...spec } = resolveService(svc, req.variety, req.profile);
+  const { type, ...spec } = resolveService(model, realm, svc, req.variety, req.profile);
   if (type === 'container' && !spec.image) {
     throw new OzwError('OZW_UNKNOWN_REFERENCE', `service "${req.service}" has no image for ${req.realm}:${req.name} (set image on the service, its variety or its profile)`);
   }

@@ -3,8 +3,10 @@
 import PQueue from 'p-queue';
 import { watch, type FSWatcher } from 'chokidar';
 import type { Redis } from 'ioredis';
-import { loadManifests } from '../config/load.js';
-import type { Model } from '../config/model.js';
+import { createHash } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { readSources } from '../config/load.js';
+import { buildModel, type Model } from '../config/model.js';
 import { formatProblem } from '../config/yaml.js';
 import { systemClock, type Clock } from '../clock.js';
 import { describe, isOzwError, OzwError } from '../errors.js';
@@ -18,6 +20,7 @@ import { open as openLocker } from '../vault/envelope.js';
 import { Backoff } from './backoff.js';
 import { plan, secretsVersion, type Action, type PlannedStatus } from './planner.js';
 import { desiredSet } from './desired.js';
+import type { ResolvedInstance } from '../config/resolve.js';
 
 export interface ControllerOptions {
   provisioner: string;
@@ -61,6 +64,9 @@ export class Controller {
   private resyncTimer: { cancel(): void } | undefined;
   private wakeTimers: { cancel(): void }[] = [];
   private passCount = 0;
+  private lastFingerprint: string | undefined;
+  private rootMissing = false;
+  private prunedFor: string | undefined;
   private idleWaiters: (() => void)[] = [];
 
   constructor(opts: ControllerOptions) {
@@ -114,9 +120,29 @@ export class Controller {
 
   private scheduleResync(): void {
     this.resyncTimer = this.o.clock.setTimeout(() => {
-      this.trigger('resync');
+      // The resync also re-reads the manifests: a safety net for changes a
+      // watcher can miss (the whole folder replaced, a network filesystem).
+      void this.rewatchIfNeeded()
+        .then(() => this.reload())
+        .catch((e) => this.log.warn({ err: describe(e) }, 'manifest reload failed'))
+        .then(() => this.trigger('resync'));
       this.scheduleResync();
     }, this.o.resyncMs);
+  }
+
+  /** A watched folder that vanished and came back needs a new watcher. */
+  private async rewatchIfNeeded(): Promise<void> {
+    const exists = existsSync(this.o.manifests);
+    if (!exists) {
+      this.rootMissing = true;
+      return;
+    }
+    if (this.rootMissing && !this.stopped) {
+      this.rootMissing = false;
+      await this.watcher?.close();
+      this.watchManifests();
+      this.log.info({ path: this.o.manifests }, 'manifests folder is back; watching it again');
+    }
   }
 
   private watchManifests(): void {
@@ -165,7 +191,12 @@ export class Controller {
   // --- manifests ---
 
   async reload(): Promise<void> {
-    const { model, problems } = await loadManifests(this.o.manifests);
+    const { sources, problems: readProblems } = await readSources(this.o.manifests);
+    // Unchanged since the last load (the resync re-reads): nothing to do or say.
+    const fingerprint = createHash('sha256').update(JSON.stringify([sources, readProblems.map(formatProblem)])).digest('hex');
+    if (fingerprint === this.lastFingerprint) return;
+    this.lastFingerprint = fingerprint;
+    const { model, problems } = readProblems.length ? { model: undefined, problems: readProblems } : buildModel(sources);
     if (model) {
       this.model = model;
       this.manifestErrors = [];
@@ -296,6 +327,22 @@ export class Controller {
     await this.writeStatuses(p.statuses, now);
     await this.writeController().catch(() => {});
     this.scheduleBackoffWake(now);
+    await this.pruneNetworks(desired);
+  }
+
+  /** Removes our networks nothing desires any more, once no launch is under way. */
+  private async pruneNetworks(desired: ResolvedInstance[]): Promise<void> {
+    if (this.inFlight.size > 0) return;
+    const keep = new Set(desired.flatMap((d) => d.spec.networks));
+    const sig = [...keep].sort().join(',');
+    if (sig === this.prunedFor) return;
+    try {
+      const removed = await this.o.runtime.pruneNetworks(keep);
+      if (removed.length) this.log.info({ networks: removed }, 'removed networks nothing uses');
+      this.prunedFor = sig;
+    } catch (e) {
+      this.log.warn({ err: describe(e) }, 'could not prune networks');
+    }
   }
 
   private scheduleBackoffWake(now: number): void {
@@ -379,7 +426,10 @@ export class Controller {
     const spec: LaunchSpec = {
       realm: d.realm, instance: d.name, service: d.service, variety: d.variety, profile: d.profile, specHash: d.hash, secrets,
       image: d.spec.image, command: d.spec.command, entrypoint: d.spec.entrypoint, volumes: d.spec.volumes,
+      networks: d.spec.networks, ports: d.spec.ports,
     };
+    // Published ports cannot be held by two containers: then the old one stops first.
+    const stopFirst = d.spec.ports.length > 0;
     const canonical = containerName(d.realm, d.name);
     const old = a.kind === 'replace' ? a.old : undefined;
     const parked = old && old.name === canonical ? `${canonical}--replaced-${old.id.slice(0, 12)}` : old?.name;
@@ -390,19 +440,28 @@ export class Controller {
         // Start new, then stop old: the old container steps aside (renamed,
         // still running) so a failed launch can simply put it back.
         try {
+          if (stopFirst && old.running) {
+            await this.o.runtime.stop(old);
+            stoppedOld = true;
+          }
           await this.o.runtime.rename(old, parked!);
         } catch (e) {
           // Some engines refuse to rename a running container that was
           // restarted ("sandbox not found"); a stopped one they rename.
           this.log.warn({ container: old.name, err: describe(e) }, 'could not rename the running container; stopping it first');
           await this.o.runtime.stop(old);
-          stoppedOld = old.running;
+          stoppedOld = stoppedOld || old.running;
           await this.o.runtime.rename(old, parked!);
         }
         renamed = true;
+      } else if (old && stopFirst && old.running) {
+        await this.o.runtime.stop(old);
+        stoppedOld = true;
       }
       this.log.info({ instance: a.key, image: d.spec.image, lockers: d.spec.lockers, kind: a.kind }, 'launching');
+      await this.o.runtime.ensureNetworks(d.spec.networks, d.realm);
       const id = await this.o.envDir.with([...env], (file) => this.o.runtime.run(spec, file, secretValues));
+      await this.o.runtime.connect(id, d.spec.networks.slice(1));
       this.lockedReasons.delete(a.key);
       if (old) await this.o.runtime.stopAndRemove({ ...old, name: parked! });
       this.log.info({ instance: a.key, container: canonical, id: id.slice(0, 12) }, 'container started');

@@ -15,9 +15,15 @@ export function desiredSet(model: Model, dynamic: DynamicEntry[]): { desired: Re
   }
   const desired: ResolvedInstance[] = [];
   const invalid: NonNullable<PlanInput['invalid']> = [];
+  const hostPorts = new Map<string, string>();
   for (const r of reqs) {
     try {
-      desired.push(resolveInstance(model, r));
+      const d = resolveInstance(model, r);
+      // Two instances cannot publish the same host port; the first one keeps it.
+      const clash = d.spec.ports.map((p) => p.split(':')[0]!).find((hp) => hostPorts.has(hp));
+      if (clash) throw new Error(`host port ${clash} is already published by ${hostPorts.get(clash)}`);
+      for (const p of d.spec.ports) hostPorts.set(p.split(':')[0]!, d.key);
+      desired.push(d);
     } catch (e) {
       invalid.push({ key: instanceKey(r.realm, r.name), realm: r.realm, name: r.name, service: r.service, variety: r.variety, profile: r.profile, message: describe(e) });
     }

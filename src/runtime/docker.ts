@@ -31,6 +31,8 @@ export interface LaunchSpec {
   command: string[] | null;
   entrypoint: string[] | null;
   volumes: string[];
+  networks: string[];
+  ports: string[];
 }
 
 export function runArgs(provisioner: string, s: LaunchSpec, envFile: string, name = containerName(s.realm, s.instance)): string[] {
@@ -43,6 +45,8 @@ export function runArgs(provisioner: string, s: LaunchSpec, envFile: string, nam
   for (const [k, v] of labels) args.push('--label', `${k}=${v}`);
   args.push('--env-file', envFile);
   for (const v of s.volumes) args.push('--volume', v);
+  if (s.networks[0]) args.push('--network', s.networks[0]);
+  for (const p of s.ports) args.push('--publish', p);
   const ep = s.entrypoint;
   if (ep && ep.length) args.push('--entrypoint', ep[0]!);
   args.push('--', s.image);
@@ -107,6 +111,42 @@ export class Runtime {
         reject(new OzwError('OZW_LAUNCH_FAILED', `docker run for ${spec.realm}:${spec.instance} failed: ${why}`));
       });
     });
+  }
+
+  /** Creates the realm networks a launch needs (labelled as ours); existing ones are used as they are. */
+  async ensureNetworks(names: string[], realm: string): Promise<void> {
+    if (names.length === 0) return;
+    const existing = new Set((await this.docker.listNetworks()).map((n) => n.Name));
+    for (const name of names) {
+      if (existing.has(name)) continue;
+      try {
+        await this.docker.createNetwork({
+          Name: name, Driver: 'bridge', CheckDuplicate: true,
+          Labels: { [LABEL.managed]: 'true', [LABEL.provisioner]: this.provisioner, [LABEL.realm]: realm },
+        });
+      } catch (e) {
+        if ((e as { statusCode?: number }).statusCode !== 409) throw e;
+      }
+    }
+  }
+
+  /** Connects a started container to its further networks. */
+  async connect(containerId: string, networks: string[]): Promise<void> {
+    for (const n of networks) await this.docker.getNetwork(n).connect({ Container: containerId });
+  }
+
+  /** Removes this provisioner's networks that no container uses and nothing desires. */
+  async pruneNetworks(keep: ReadonlySet<string>): Promise<string[]> {
+    const ours = await this.docker.listNetworks({ filters: { label: [`${LABEL.managed}=true`, `${LABEL.provisioner}=${this.provisioner}`] } });
+    const removed: string[] = [];
+    for (const n of ours) {
+      if (keep.has(n.Name)) continue;
+      const info = await this.docker.getNetwork(n.Id).inspect().catch(() => null) as { Containers?: Record<string, unknown> } | null;
+      if (!info || Object.keys(info.Containers ?? {}).length > 0) continue;
+      await this.docker.getNetwork(n.Id).remove().catch(() => {});
+      removed.push(n.Name);
+    }
+    return removed;
   }
 
   private guard(c: ObservedContainer): void {

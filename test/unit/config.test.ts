@@ -48,7 +48,7 @@ t.test('resolution: environment base < variety < profile; image and command prof
   t.same(base.spec, {
     image: 'llm:base', command: ['serve', '--port', '8000'], entrypoint: null,
     environment: [['MODEL', 'base'], ['GPU', 'false'], ['THREADS', '4'], ['ORDER', 'base']],
-    lockers: ['base-keys'], volumes: ['/data/models:/models:ro', '/tmp/cache:/cache'],
+    lockers: ['base-keys'], volumes: ['/data/models:/models:ro', '/tmp/cache:/cache'], networks: [], ports: [],
   });
   const v = resolveInstance(m, req('llm', 'nvidia'));
   t.same(v.spec.image, 'llm:cuda');
@@ -146,7 +146,7 @@ t.test('schema errors carry file:line:col and the field path', async (t) => {
     't.yml:7:18: must be a string or a list of strings (realms.r.service-definitions.0.command)',
     't.yml:8:34: expected number, got string (realms.r.service-definitions.0.bridge-connector.port)',
   ]);
-  t.same(problemsOf({ 'q.yml': SVC(`        command: "sh -c 'oops"\n`) }), ['q.yml:4:15: command: unterminated single quote (realms.r.service-definitions.a.command)']);
+  t.same(problemsOf({ 'q.yml': SVC(`        command: "sh -c 'oops"\n`) }), ['q.yml:7:18: command: unterminated single quote (realms.r.service-definitions.0.command)']);
 });
 
 t.test('YAML features that would surprise are refused', async (t) => {
@@ -176,11 +176,11 @@ t.test('names are restricted to a safe set', async (t) => {
 
 t.test('references between parts are checked', async (t) => {
   t.same(problemsOf({ 'refs.yml': 'realms:\n  r:\n    vault: {lockers: [k1]}\n    service-definitions:\n      - name: a\n        type: container\n        lockers: [k2]\n      - name: b\n        type: container\n        image: x\n        varieties: {v: {}}\n    persistent-services:\n      - {name: a, service: a}\n      - {name: b1, service: b, variety: w, profile: p}\n      - {name: c, service: nosuch}\n' }), [
-    `refs.yml:5:15: locker "k2" is not in realm "r"'s vault (lockers: k1); did you mean "k1"? (realms.r.service-definitions.a.lockers)`,
-    'refs.yml:13:16: service "a" has no image for this instance (set image on the service, its variety or its profile) (realms.r.persistent-services.a)',
-    'refs.yml:14:16: service "b" has no variety "w" (varieties: v) (realms.r.persistent-services.b1)',
-    'refs.yml:14:16: service "b" has no profile "p" (profiles: (none)) (realms.r.persistent-services.b1)',
-    'refs.yml:15:16: service "nosuch" is not defined in realm "r" (services: a or b) (realms.r.persistent-services.c)',
+    `refs.yml:7:19: locker "k2" is not in realm "r"'s vault (lockers: k1); did you mean "k1"? (realms.r.service-definitions.0.lockers.0)`,
+    'refs.yml:13:28: service "a" has no image for this instance (set image on the service, its variety or its profile) (realms.r.persistent-services.0.service)',
+    'refs.yml:14:41: service "b" has no variety "w" (varieties: v) (realms.r.persistent-services.1.variety)',
+    'refs.yml:14:53: service "b" has no profile "p" (profiles: (none)) (realms.r.persistent-services.1.profile)',
+    'refs.yml:15:28: service "nosuch" is not defined in realm "r" (services: a or b) (realms.r.persistent-services.2.service)',
   ]);
 });
 
@@ -253,7 +253,9 @@ portals:
   const inst = resolveInstance(r.model!, { realm: 'default', name: 'llm-main', service: 'llm', variety: 'cpu-only', profile: 'small', source: 'manifest' });
   t.same(inst.spec.image, 'llm.cpu');
   t.same(inst.spec.environment, [['MODEL_NAME', 'm/base'], ['GPU', 'false'], ['MAX_MODEL_LEN', '4096']]);
-  t.same(inst.spec.volumes, ['data:/data:ro', '/etc/ozwald/cache:/cache']);
+  t.same(inst.spec.volumes, ['/etc/ozwald/data:/data:ro', '/etc/ozwald/cache:/cache'], 'bind volume through the top-level volumes, ${SETTINGS_FILE_DIR} substituted');
+  t.same(inst.spec.networks, ['oznet--default--default']);
+  t.same(inst.spec.ports, ['7656:8000'], 'the portal publishes the bridge-connector port');
 });
 
 t.test('instance specs: [realm:]NAME[service][variety][profile]', async (t) => {
@@ -286,4 +288,78 @@ t.test('image references cannot be read as options', async (t) => {
     'i.yml:4:43: image must be a Docker image reference such as name:tag or registry/name@sha256:… (realms.r.service-definitions.0.image)',
     'i.yml:5:43: image must be a Docker image reference such as name:tag or registry/name@sha256:… (realms.r.service-definitions.1.image)',
   ]);
+});
+
+const REALM = (svc: string, extra = '') => `volumes:
+  models: {type: bind, source: /srv/models}
+  cache: {type: named}
+  share: {type: nfs, server: nas}
+realms:
+  r:
+    networks: [{name: front}, {name: back, type: bridge}]
+    volumes: [{name: scratch, type: tmp-writeable, source: x}]
+    service-definitions:
+      - name: a
+        type: container
+        image: i
+${svc}
+    persistent-services:
+      - {name: a, service: a}
+${extra}`;
+
+t.test('volumes resolve through realm and top-level volumes, merged by container path', async (t) => {
+  const m = modelOf(REALM(`        volumes:
+          - {name: models, target: /models, read_only: true}
+          - "cache:/cache"
+          - "scratch:/tmp/s:ro"
+          - /host/logs:/logs
+        profiles:
+          p: {volumes: ["/other:/models:rw"]}`));
+  t.same(resolveInstance(m, req('a')).spec.volumes, ['/srv/models:/models:ro', 'cache:/cache:rw', 'scratch:/tmp/s:ro', '/host/logs:/logs']);
+  t.same(resolveInstance(m, req('a', null, 'p')).spec.volumes, ['/other:/models:rw', 'cache:/cache:rw', 'scratch:/tmp/s:ro', '/host/logs:/logs']);
+  t.same(problemsOf({ 'v.yml': REALM(`        volumes: ["nope:/x", "models:relative", "/a:/b:rx", {name: share, target: /s}, "justone"]`) }), [
+    'v.yml:13:19: volume "nope" is not defined (realm "r" volumes: scratch; top-level volumes: cache, models or share); a host path must start with / (realms.r.service-definitions.0.volumes.0)',
+    'v.yml:13:30: volume "models": the container path "relative" must be absolute (realms.r.service-definitions.0.volumes.1)',
+    'v.yml:13:49: volume "/a:/b:rx": mode must be ro or rw (realms.r.service-definitions.0.volumes.2)',
+    'v.yml:13:61: volume "share" is of type nfs, which this provisioner does not mount yet (bind and named are supported) (realms.r.service-definitions.0.volumes.3)',
+    'v.yml:13:88: volume "justone" must be source:/target or source:/target:ro|rw (realms.r.service-definitions.0.volumes.4)',
+  ]);
+  t.same(problemsOf({ 'b.yml': 'volumes:\n  x: {type: bind, source: relative/path}\n  y: {type: weird}\n' }), [
+    'b.yml:2:27: a bind volume needs an absolute source path (${SETTINGS_FILE_DIR} is the folder of this file) (volumes.x.source)',
+    'b.yml:3:13: volume type must be bind, named, tmpfs or nfs (got "weird") (volumes.y.type)',
+  ]);
+});
+
+t.test('networks must be declared; portals publish connector ports', async (t) => {
+  const m = modelOf(REALM(`        networks: [front, back]
+        bridge-connector: {port: 8000, name: api}`, `portals:
+  - {name: web, bridge: {realm: r, connector: api}, port: 7000}
+  - {name: alt, bridge: {realm: r, connector: api}, port: 7001}
+`));
+  const a = resolveInstance(m, req('a'));
+  t.same(a.spec.networks, ['oznet--r--front', 'oznet--r--back']);
+  t.same(a.spec.ports, ['7000:8000', '7001:8000']);
+  t.same(problemsOf({ 'n.yml': REALM(`        networks: [front, mid]`) }), [
+    'n.yml:13:27: network "mid" is not declared in realm "r" (networks: back or front) (realms.r.service-definitions.0.networks.1)',
+  ]);
+  t.same(problemsOf({ 'p.yml': REALM(`        bridge-connector: {port: 8000, name: api}`, `portals:
+  - {name: one, bridge: {realm: r, connector: api}, port: 7000}
+  - {name: two, bridge: {realm: r, connector: apx}, port: 7000}
+  - {name: three, bridge: {connector: api}, port: 7002}
+`) }), [
+    'p.yml:18:5: port 7000 is also used by portal "one" at p.yml:17:5 (portals.two.port)',
+    'p.yml:18:5: no service in realm "r" has a bridge-connector named "apx" (connectors: api) (portals.two.bridge.connector)',
+    'p.yml:19:5: realm "default" does not exist (realms: r) (portals.three.bridge.realm)',
+  ]);
+});
+
+t.test('two instances cannot publish the same host port', async (t) => {
+  const { desiredSet } = await import('../../src/controller/desired.js');
+  const m = modelOf(REALM(`        bridge-connector: {port: 8000, name: api}`, `      - {name: a2, service: a}
+portals:
+  - {name: web, bridge: {realm: r, connector: api}, port: 7000}
+`).replace('    persistent-services:\n      - {name: a, service: a}\n', '    persistent-services:\n      - {name: a, service: a}\n'));
+  const { desired, invalid } = desiredSet(m, []);
+  t.same(desired.map((d) => d.key), ['r/a']);
+  t.same(invalid.map((i) => `${i.key}: ${i.message}`), ['r/a2: host port 7000 is already published by r/a']);
 });

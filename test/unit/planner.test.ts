@@ -7,7 +7,7 @@ const P = 'local';
 function inst(name: string, hash: string, lockers: string[] = [], type = 'container'): ResolvedInstance {
   return {
     realm: 'r', name, service: name, variety: null, profile: null, source: 'manifest', key: `r/${name}`, type, hash,
-    spec: { image: 'img', command: null, entrypoint: null, environment: [], lockers, volumes: [] },
+    spec: { image: 'img', command: null, entrypoint: null, environment: [], lockers, volumes: [], networks: [], ports: [] },
   };
 }
 function ctr(instance: string, hash: string, o: Partial<ObservedContainer> = {}): ObservedContainer {

@@ -5,6 +5,7 @@ import { containerName } from '../../src/runtime/labels.js';
 const spec = {
   realm: 'demo', instance: 'llm-small', service: 'llm', variety: 'cpu', profile: null, specHash: 'abc123', secrets: 'keys=0a1b2c',
   image: 'ozwald-demo:latest', command: ['serve', '--port', '8000'], entrypoint: ['/bin/ozwald-demo', '--flag'], volumes: ['/data:/data:ro'],
+  networks: ['oznet--demo--front', 'oznet--demo--back'], ports: ['7656:8000'],
 };
 
 t.test('docker run arguments: labels, env-file, no environment values, image after --', async (t) => {
@@ -15,10 +16,11 @@ t.test('docker run arguments: labels, env-file, no environment values, image aft
     '--label', 'ozwald.profile=', '--label', 'ozwald.spec-hash=abc123', '--label', 'ozwald.secrets=keys=0a1b2c',
     '--env-file', '/dev/shm/ozwald-0/local/env-0123',
     '--volume', '/data:/data:ro',
+    '--network', 'oznet--demo--front', '--publish', '7656:8000',
     '--entrypoint', '/bin/ozwald-demo',
     '--', 'ozwald-demo:latest', '--flag', 'serve', '--port', '8000',
   ]);
-  const bare = runArgs('p', { ...spec, command: null, entrypoint: null, volumes: [], secrets: '' }, '/f');
+  const bare = runArgs('p', { ...spec, command: null, entrypoint: null, volumes: [], secrets: '', networks: [], ports: [] }, '/f');
   t.notOk(bare.some((a) => a.startsWith('ozwald.secrets')), 'no secrets label without lockers');
   t.same(bare.slice(bare.indexOf('--env-file')), ['--env-file', '/f', '--', 'ozwald-demo:latest']);
   t.notOk(bare.some((a) => a === '-e' || a === '--env'), 'environment only ever travels in the env-file');
