@@ -82,9 +82,7 @@ ${GLOBAL_HELP}`,
         resyncMs: resync * 1000,
         concurrency,
       });
-      await ctl.start();
-      logger.info({ provisioner: g.provisioner, manifests: g.manifests }, 'controller running');
-      await new Promise<void>((resolve) => {
+      const stopped = new Promise<void>((resolve) => {
         const stop = (sig: string) => {
           logger.info({ signal: sig }, 'stopping; containers keep running');
           resolve();
@@ -92,6 +90,12 @@ ${GLOBAL_HELP}`,
         process.once('SIGINT', () => stop('SIGINT'));
         process.once('SIGTERM', () => stop('SIGTERM'));
       });
+      // start() waits while another controller holds this provisioner's lease.
+      void ctl.start().then(() => logger.info({ provisioner: g.provisioner, manifests: g.manifests }, 'controller running'), (e: unknown) => {
+        logger.fatal({ err: (e as Error).message }, 'controller failed to start');
+        process.exit(1);
+      });
+      await stopped;
       await ctl.stop();
       redis.disconnect();
       return 0;
@@ -236,30 +240,46 @@ example: ozwald unlock demo api-keys --wait`,
   },
 };
 
+/**
+ * After an unlock: waits until the controller has taken the key (or left it
+ * for instances that still wait for other lockers) and every instance that
+ * waited for this locker has settled, then says what happened to each.
+ */
 async function waitForUnlock(store: import('../state/store.js').Store, realm: string, locker: string, ttl: number): Promise<number> {
   const deadline = Date.now() + Math.min(ttl, 60) * 1000;
-  const started = Date.now();
-  const before = new Map((await store.readStatuses()).map((s) => [`${s.realm}/${s.instance}`, s]));
   const waitsFor = (s: InstanceStatus) => s.realm === realm && s.lockers.includes(locker) && (s.phase === 'Locked' || s.reason === 'StaleSecrets');
-  const waiting = [...before.values()].filter(waitsFor);
+  const waiting = (await store.readStatuses()).filter(waitsFor).map((s) => `${s.realm}/${s.instance}`);
   if (waiting.length === 0) {
     out(`no instance is waiting for ${realm}:${locker}; the key expires in ${ttl}s unless a controller takes it`);
     return 0;
   }
+  const unlockName = `unlock:${realm}:${locker}`;
+  let goneSince: number | undefined;
   while (Date.now() < deadline) {
     await new Promise((r) => setTimeout(r, 250));
+    const keyThere = (await store.redis.exists(unlockName)) === 1;
+    if (!keyThere) goneSince ??= Date.now();
+    // Give the controller a moment to record the outcome once it took the key.
+    if (!keyThere && Date.now() - goneSince! < 1000) continue;
     const now = new Map((await store.readStatuses()).map((s) => [`${s.realm}/${s.instance}`, s]));
-    const settled = waiting.map((w) => now.get(`${w.realm}/${w.instance}`)).filter((s): s is InstanceStatus => !!s && Date.parse(s.since) >= started - 1000 && s.phase !== 'Starting' && s.phase !== 'Pending' && !(waitsFor(s) && s.reason !== 'WrongToken' && s.reason !== 'LaunchFailed' && s.reason !== 'LockerUnreadable'));
-    if (settled.length === waiting.length) {
-      let bad = 0;
-      for (const s of settled) {
-        const what = s.phase === 'Running' ? 'started' : s.reason === 'WaitingForUnlock' ? `still waits for ${s.lockers.join(', ')}` : 'not started';
-        out(`${s.realm}:${s.instance}: ${what}: ${s.phase} (${s.reason}) ${s.message}`);
-        if (s.phase !== 'Running' && !(s.phase === 'Locked' && s.reason === 'WaitingForUnlock')) bad++;
+    const rows = waiting.map((k) => now.get(k));
+    // Settled: started or failed; or still locked for a reason other than this
+    // key (a wrong token, or other lockers it waits for).
+    const settled = rows.every((s) => !s || s.phase === 'Running' && s.reason !== 'StaleSecrets' || s.phase === 'BackOff' || s.phase === 'Failed' ||
+      (s.phase === 'Locked' && (!s.lockers.includes(locker) || (!keyThere && s.reason !== 'WaitingForUnlock' && s.reason !== 'LockerEmpty'))));
+    if (!settled) continue;
+    let bad = 0;
+    for (const [i, s] of rows.entries()) {
+      if (!s) {
+        out(`${waiting[i]!.replace('/', ':')}: no longer desired`);
+        continue;
       }
-      return bad ? 1 : 0;
+      const what = s.phase === 'Running' ? 'started' : s.phase === 'Locked' && s.reason === 'WaitingForUnlock' ? `still waits for ${s.lockers.join(', ')}` : 'not started';
+      out(`${s.realm}:${s.instance}: ${what}: ${s.phase} (${s.reason}) ${s.message}`);
+      if (s.phase !== 'Running' && !(s.phase === 'Locked' && s.reason === 'WaitingForUnlock')) bad++;
     }
+    return bad ? 1 : 0;
   }
-  out(`timed out waiting for the controller to take unlock:${realm}:${locker} (is \`ozwald run\` running?)`);
+  out(`timed out: ${unlockName} was not taken (is \`ozwald run\` running for provisioner "${store.provisioner}"?)`);
   return 1;
 }

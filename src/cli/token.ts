@@ -1,6 +1,7 @@
 // Reading a token without ever putting it on a command line or in a log.
 import { promises as fs } from 'node:fs';
 import { OzwError } from '../errors.js';
+import { tokenProblem } from '../vault/token.js';
 
 export interface TokenOptions {
   'token-stdin'?: boolean;
@@ -84,5 +85,7 @@ export async function readToken(o: TokenOptions, opts: { confirm?: boolean; labe
   if (token === undefined || token === '') {
     throw new OzwError('OZW_TOKEN_MISSING', `no ${label} given: use the prompt (on a terminal), --${which}-stdin, --${which}-file F or ${envName}`);
   }
+  const bad = tokenProblem(token);
+  if (bad) throw new OzwError('OZW_TOKEN_MISSING', `${label}: ${bad}`);
   return token;
 }

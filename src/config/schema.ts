@@ -15,7 +15,10 @@ const typeName = (v: unknown) => (v === null ? 'null' : Array.isArray(v) ? 'a li
 
 const envValue = z.string({
   error: (iss) => `environment values must be a string, number or boolean, not ${typeName(iss.input)}`,
-});
+})
+  // The value travels in an env-file: one line, at most the Docker CLI's 64 KiB.
+  .refine((v) => !/[\n\r\0]/.test(v), { error: 'environment values cannot hold a newline, carriage return or NUL (an env-file cannot carry them; a "|" block keeps its final newline, "|-" does not)' })
+  .refine((v) => Buffer.byteLength(v, 'utf8') < 65000, { error: 'environment values must stay under 64 KiB (the Docker CLI\'s env-file line limit)' });
 const environment = z.record(
   z.string().regex(ENV_NAME, { error: 'environment names must match [A-Za-z_][A-Za-z0-9_.-]*' }),
   envValue,
@@ -75,15 +78,16 @@ export const PersistentService = z.strictObject({
 
 export const Realm = z.strictObject({
   description: z.string().optional(),
-  networks: z.array(z.strictObject({ name: safeName('a network name'), type: z.enum(['bridge', 'ipvlan', 'none']).optional() })).optional(),
-  volumes: z.array(z.strictObject({ name: z.string(), type: z.enum(['tmp-writeable', 'versioned-read-only']), source: z.string() })).optional(),
+  networks: z.array(z.strictObject({ name: safeName('a network name'), type: z.enum(['bridge', 'ipvlan', 'none']).optional() })).nullable().optional(),
+  volumes: z.array(z.strictObject({ name: z.string(), type: z.enum(['tmp-writeable', 'versioned-read-only']), source: z.string() })).nullable().optional(),
   vault: z.strictObject({
     lockers: z.union([z.record(safeName('a locker name'), z.unknown()), z.array(safeName('a locker name'))], {
       error: 'vault.lockers must be a map of locker names or a list of them',
     }).optional(),
   }).nullable().optional(),
-  'service-definitions': z.array(ServiceDef).optional(),
-  'persistent-services': z.array(PersistentService).optional(),
+  // An empty list written as a bare key (`persistent-services:`) reads as null.
+  'service-definitions': z.array(ServiceDef).nullable().optional(),
+  'persistent-services': z.array(PersistentService).nullable().optional(),
 });
 
 export const Manifest = z.strictObject({

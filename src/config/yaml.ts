@@ -14,6 +14,9 @@ export function formatProblem(p: Problem): string {
 
 export type Path = ReadonlyArray<string | number>;
 
+/** Values one file may hold after alias expansion. */
+export const MAX_NODES = 200_000;
+
 export function pathText(path: Path): string {
   return path.map((s) => String(s)).join('.');
 }
@@ -66,6 +69,9 @@ export function parseYamlFile(file: string, text: string): { parsed?: ParsedFile
   }
   if (problems.length) return { problems };
 
+  // Aliases are expanded while converting; cap the result so a "billion
+  // laughs" file is an error, not a frozen controller.
+  let budget = MAX_NODES;
   const valuePos = new Map<string, Pos>();
   const keyPos = new Map<string, Pos>();
   const doc = docs[0];
@@ -77,6 +83,13 @@ export function parseYamlFile(file: string, text: string): { parsed?: ParsedFile
 
   const convert = (node: Node | null, path: Path, inAlias: boolean): unknown => {
     if (node === null) return null;
+    if (--budget < 0) {
+      if (budget === -1) {
+        const pos = node.range ? at(node.range[0]) : { line: 1, col: 1 };
+        problems.push({ file, line: pos.line, col: pos.col, path: pathText(path), message: `more than ${MAX_NODES} values after expanding aliases; refusing to go on (aliases that repeat aliases grow exponentially)` });
+      }
+      return null;
+    }
     if (!inAlias && node.range) valuePos.set(keyOf(path), at(node.range[0]));
     if (isAlias(node)) {
       const target = node.resolve(doc);

@@ -3,7 +3,9 @@
 import PQueue from 'p-queue';
 import { watch, type FSWatcher } from 'chokidar';
 import type { Redis } from 'ioredis';
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
+import { hostname } from 'node:os';
+import { Lease, LEASE_RENEW_MS, LEASE_RETRY_MS, LEASE_TTL_MS } from '../state/lease.js';
 import { existsSync } from 'node:fs';
 import { readSources } from '../config/load.js';
 import { buildModel, type Model } from '../config/model.js';
@@ -15,7 +17,7 @@ import { Runtime, type LaunchSpec, type ObservedContainer } from '../runtime/doc
 import { containerName } from '../runtime/labels.js';
 import { Store } from '../state/store.js';
 import type { ControllerStatus, InstanceStatus } from '../state/status.js';
-import { EnvFileDir } from '../vault/envfile.js';
+import { EnvFileDir, renderEnvFile } from '../vault/envfile.js';
 import { open as openLocker } from '../vault/envelope.js';
 import { Backoff } from './backoff.js';
 import { plan, secretsVersion, type Action, type PlannedStatus } from './planner.js';
@@ -46,7 +48,8 @@ export class Controller {
   private readonly queue: PQueue;
   private readonly inFlight = new Set<string>();
   private readonly backoff = new Backoff();
-  private readonly lockedReasons = new Map<string, { reason: string; message: string }>();
+  /** Why a locker service is still Locked (wrong token, failed launch), for the spec it happened to. */
+  private readonly lockedReasons = new Map<string, { reason: string; message: string; hash: string }>();
   private readonly lastStatus = new Map<string, InstanceStatus>();
   private writtenKeys = new Set<string>();
   private model: Model | undefined;
@@ -64,6 +67,10 @@ export class Controller {
   private resyncTimer: { cancel(): void } | undefined;
   private wakeTimers: { cancel(): void }[] = [];
   private passCount = 0;
+  private readonly lease: Lease;
+  private leader = false;
+  private leaseRenewedAt = 0;
+  private renewTimer: { cancel(): void } | undefined;
   private lastFingerprint: string | undefined;
   private rootMissing = false;
   private prunedFor: string | undefined;
@@ -72,6 +79,7 @@ export class Controller {
   constructor(opts: ControllerOptions) {
     this.o = { clock: systemClock, resyncMs: 10_000, settleMs: 300, concurrency: 4, ...opts };
     this.store = new Store(opts.redis, opts.provisioner);
+    this.lease = new Lease(opts.redis, this.store.k.lease, `${hostname()}:${process.pid}:${randomBytes(3).toString('hex')}`);
     this.queue = new PQueue({ concurrency: this.o.concurrency });
   }
 
@@ -79,16 +87,73 @@ export class Controller {
     return this.o.logger;
   }
 
+  /**
+   * Waits for this provisioner's lease (a second `ozwald run` with the same
+   * name stands by), then starts watching and reconciling. Resolves once
+   * active, or when stopped while standing by.
+   */
   async start(): Promise<void> {
-    const swept = await this.o.envDir.sweep();
-    if (swept) this.log.warn({ swept, dir: this.o.envDir.dir }, 'removed env-files left by an earlier run');
-    this.writtenKeys = new Set(await this.o.redis.hkeys(this.store.k.status));
+    await this.becomeLeader();
+    if (this.stopped) return;
     await this.reload();
     this.watchManifests();
     await this.subscribe();
     void this.followEvents();
     this.scheduleResync();
     this.trigger('start');
+  }
+
+  private async becomeLeader(): Promise<void> {
+    let told = false;
+    while (!this.stopped) {
+      try {
+        if (await this.lease.tryAcquire()) break;
+        if (!told) {
+          this.log.warn({ provisioner: this.o.provisioner, holder: await this.lease.holderNow() }, 'another controller runs this provisioner; standing by');
+          told = true;
+        }
+      } catch (e) {
+        this.log.warn({ err: describe(e) }, 'cannot reach Redis for the lease; retrying');
+      }
+      await new Promise<void>((r) => this.o.clock.setTimeout(r, LEASE_RETRY_MS));
+    }
+    if (this.stopped) return;
+    this.leader = true;
+    this.leaseRenewedAt = this.o.clock.now();
+    this.log.info({ provisioner: this.o.provisioner, holder: this.lease.holder }, 'holding the lease; active');
+    // Only the active controller may sweep: a standby would delete the
+    // leader's env-file in the middle of its launch.
+    const swept = await this.o.envDir.sweep();
+    if (swept) this.log.warn({ swept, dir: this.o.envDir.dir }, 'removed env-files left by an earlier run');
+    this.writtenKeys = new Set(await this.o.redis.hkeys(this.store.k.status));
+    this.scheduleRenew();
+  }
+
+  private scheduleRenew(): void {
+    this.renewTimer = this.o.clock.setTimeout(() => void this.renewLease(), LEASE_RENEW_MS);
+  }
+
+  private async renewLease(): Promise<void> {
+    if (this.stopped) return;
+    try {
+      if (await this.lease.renew()) {
+        this.leaseRenewedAt = this.o.clock.now();
+        this.scheduleRenew();
+        return;
+      }
+      this.log.error({ holder: await this.lease.holderNow().catch(() => null) }, 'lost the lease to another controller; standing by');
+    } catch (e) {
+      // Redis away: keep acting while the lease we hold cannot have lapsed.
+      if (this.o.clock.now() - this.leaseRenewedAt < LEASE_TTL_MS - LEASE_RENEW_MS) {
+        this.log.warn({ err: describe(e) }, 'cannot renew the lease; retrying');
+        this.renewTimer = this.o.clock.setTimeout(() => void this.renewLease(), LEASE_RETRY_MS);
+        return;
+      }
+      this.log.error({ err: describe(e) }, 'could not renew the lease in time; standing by');
+    }
+    this.leader = false;
+    await this.becomeLeader();
+    if (this.leader) this.trigger('lease regained');
   }
 
   // --- triggers ---
@@ -210,11 +275,13 @@ export class Controller {
   }
 
   private async writeController(): Promise<void> {
+    if (!this.leader) return;
     const s: ControllerStatus = {
       provisioner: this.o.provisioner,
       pid: process.pid,
       heartbeat: new Date(this.o.clock.now()).toISOString(),
       resyncMs: this.o.resyncMs,
+      holder: this.lease.holder,
       ...(this.stopped ? { stopped: true } : {}),
       manifests: { path: this.o.manifests, ok: this.manifestErrors.length === 0 && this.model !== undefined, loadedAt: this.loadedAt, errors: this.manifestErrors },
       docker: { ok: this.dockerOk, ...(this.dockerError ? { error: this.dockerError } : {}) },
@@ -225,6 +292,7 @@ export class Controller {
   // --- one pass ---
 
   private async pass(): Promise<void> {
+    if (!this.leader) return;
     this.passCount++;
     const model = this.model;
     if (!model) {
@@ -251,6 +319,11 @@ export class Controller {
     const presence = await this.store.lockerPresence([...pairs.values()]);
     const now = this.o.clock.now();
     const bo = this.backoff.view();
+    // A reason recorded for an older spec no longer explains anything.
+    for (const d of desired) {
+      const r = this.lockedReasons.get(d.key);
+      if (r && r.hash !== d.hash) this.lockedReasons.delete(d.key);
+    }
     const p = plan({
       provisioner: this.o.provisioner, desired, invalid, observed, unlockKeys: presence.unlock, vaultKeys: presence.vault,
       vaultVersions: presence.versions, legacyLockers: presence.legacy, inFlight: this.inFlight, backoff: bo, lockedReasons: this.lockedReasons, now,
@@ -282,6 +355,12 @@ export class Controller {
         continue;
       }
       this.log.info({ realm, lockers }, 'took unlock keys');
+      // Say at once that these tokens are being used (unlock --wait reads it).
+      for (const a of p.actions) {
+        if (a.kind !== 'remove' && a.desired.realm === realm && a.lockers.some((l) => lockerSet.has(l))) {
+          await this.setStatus(a.key, { phase: 'Starting', reason: 'OpeningLockers', message: `opening ${a.lockers.map((l) => `vault:${realm}:${l}`).join(', ')}` });
+        }
+      }
       for (const l of lockers) {
         const id = `${realm}:${l}`;
         const taken = tokens.get(l)!;
@@ -310,7 +389,7 @@ export class Controller {
       const failed = results.find((r): r is { error: OzwError } => r !== undefined && 'error' in r);
       if (failed) {
         const reason = failed.error.code === 'OZW_VAULT_WRONG_TOKEN' ? 'WrongToken' : 'LockerUnreadable';
-        this.lockedReasons.set(a.key, { reason, message: `${failed.error.message}; nothing was started — unlock again` });
+        this.lockedReasons.set(a.key, { reason, message: `${failed.error.message}; nothing was started — unlock again`, hash: a.desired.hash });
         const st = p.statuses.find((s) => `${s.realm}/${s.instance}` === a.key);
         if (st) Object.assign(st, { phase: 'Locked', reason, message: this.lockedReasons.get(a.key)!.message, lockers: a.lockers });
         continue;
@@ -432,6 +511,14 @@ export class Controller {
     const stopFirst = d.spec.ports.length > 0;
     const canonical = containerName(d.realm, d.name);
     const old = a.kind === 'replace' ? a.old : undefined;
+    // Everything that can fail without touching the running container comes first.
+    try {
+      renderEnvFile([...env]);
+      await this.o.runtime.ensureImage(d.spec.image);
+    } catch (e) {
+      await this.launchFailed(a, describe(e), isOzwError(e) ? e.code : 'OZW_LAUNCH_FAILED');
+      return;
+    }
     const parked = old && old.name === canonical ? `${canonical}--replaced-${old.id.slice(0, 12)}` : old?.name;
     let renamed = false;
     let stoppedOld = false;
@@ -480,13 +567,18 @@ export class Controller {
           this.log.error({ instance: a.key, err: describe(e2) }, 'could not restore the previous container');
         }
       }
-      const b = this.backoff.fail(a.key, this.o.clock.now(), 'LaunchFailed', err, d.hash);
-      if (d.spec.lockers.length) {
-        this.lockedReasons.set(a.key, { reason: 'LaunchFailed', message: `${err}; the token was used up — unlock again to retry` });
-      }
-      this.log.error({ code: isOzwError(e) ? e.code : 'OZW_LAUNCH_FAILED', instance: a.key, err, retryAt: new Date(b.until).toISOString() }, 'launch failed');
-      await this.setStatus(a.key, { phase: 'BackOff', reason: 'LaunchFailed', message: `${err}; next try at ${new Date(b.until).toISOString()}` });
+      await this.launchFailed(a, err, isOzwError(e) ? e.code : 'OZW_LAUNCH_FAILED');
     }
+  }
+
+  private async launchFailed(a: Launch['action'], err: string, code: string): Promise<void> {
+    const d = a.desired;
+    const b = this.backoff.fail(a.key, this.o.clock.now(), 'LaunchFailed', err, d.hash);
+    if (d.spec.lockers.length) {
+      this.lockedReasons.set(a.key, { reason: 'LaunchFailed', message: `${err}; the token was used up — unlock again to retry`, hash: d.hash });
+    }
+    this.log.error({ code, instance: a.key, err, retryAt: new Date(b.until).toISOString() }, 'launch failed');
+    await this.setStatus(a.key, { phase: 'BackOff', reason: 'LaunchFailed', message: `${err}; next try at ${new Date(b.until).toISOString()}` });
   }
 
   private async removeFailedLaunch(name: string, hash: string): Promise<void> {
@@ -513,14 +605,19 @@ export class Controller {
 
   async stop(graceMs = 30_000): Promise<void> {
     this.stopped = true;
+    this.renewTimer?.cancel();
     this.abort.abort();
     this.reloadTimer?.cancel();
     this.resyncTimer?.cancel();
     for (const t of this.wakeTimers.splice(0)) t.cancel();
     await this.watcher?.close();
     await Promise.race([this.queue.onIdle(), new Promise((r) => setTimeout(r, graceMs).unref())]);
-    await this.o.envDir.sweep().catch(() => 0);
-    await this.writeController().catch(() => {});
+    if (this.leader) {
+      await this.o.envDir.sweep().catch(() => 0);
+      await this.writeController().catch(() => {});
+      await this.lease.release().catch(() => {});
+      this.leader = false;
+    }
     if (this.sub) this.sub.disconnect();
   }
 }

@@ -113,6 +113,26 @@ export class Runtime {
     });
   }
 
+  /**
+   * Makes sure the image is here before anything running is touched: a typo
+   * or an unreachable registry fails the launch while the old container runs.
+   */
+  async ensureImage(image: string, timeoutMs = 600_000): Promise<void> {
+    try {
+      await this.docker.getImage(image).inspect();
+      return;
+    } catch (e) {
+      if ((e as { statusCode?: number }).statusCode !== 404) throw e;
+    }
+    await new Promise<void>((resolve, reject) => {
+      execFile(this.cli, ['pull', '--quiet', '--', image], { timeout: timeoutMs, maxBuffer: 1024 * 1024, env: cliEnv() }, (err, _out, stderr) => {
+        if (!err) return resolve();
+        const why = (stderr || err.message).trim().split('\n').filter(Boolean).slice(-1)[0] ?? 'pull failed';
+        reject(new OzwError('OZW_LAUNCH_FAILED', `image ${image} is not here and could not be pulled: ${why}`));
+      });
+    });
+  }
+
   /** Creates the realm networks a launch needs (labelled as ours); existing ones are used as they are. */
   async ensureNetworks(names: string[], realm: string): Promise<void> {
     if (names.length === 0) return;

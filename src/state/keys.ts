@@ -10,6 +10,8 @@ export const keys = (provisioner: string) => ({
   controller: `ozwald:${provisioner}:controller`,
   /** STRING JSON: the dynamic desired set {generation, services[]}. */
   desired: `ozwald:${provisioner}:desired`,
+  /** STRING with TTL: who runs this provisioner now (see state/lease.ts). */
+  lease: `ozwald:${provisioner}:lease`,
   /** Pub/sub channel: anything that changes desired state or delivers a token publishes here. */
   wake: `ozwald:${provisioner}:wake`,
 });

@@ -25,6 +25,8 @@ export interface ControllerStatus {
   heartbeat: string;
   /** The resync period: a heartbeat older than a few of these means the controller is gone. */
   resyncMs?: number;
+  /** The controller process holding this provisioner's lease. */
+  holder?: string;
   /** Set when the controller stopped cleanly. */
   stopped?: boolean;
   manifests: { path: string; ok: boolean; loadedAt: string | null; errors: string[] };

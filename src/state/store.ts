@@ -26,6 +26,15 @@ return out
 export interface TakenToken { token: string; expiresAt: number | null }
 
 export function connectRedis(url: string, opts: { forever?: boolean } = {}): Redis {
+  let parsed: URL | undefined;
+  try {
+    parsed = new URL(url);
+  } catch {
+    /* reported below */
+  }
+  if (!parsed || !['redis:', 'rediss:'].includes(parsed.protocol) || !parsed.hostname) {
+    throw new OzwError('OZW_USAGE', `the Redis URL ${parsed ? redactUrl(url) : '(unparseable)'} is not of the form redis://[:password@]host[:port][/db] (or rediss:// for TLS)`);
+  }
   const r = new Redis(url, {
     lazyConnect: true,
     enableReadyCheck: true,

@@ -18,7 +18,12 @@ export interface KdfParams { N: number; r: number; p: number }
 /** Defaults: 2^15 × 8 → 32 MiB of memory per derivation (OWASP's scrypt floor is 2^17 × 8 × 1 for passwords; tokens here are long random strings). */
 export const DEFAULT_KDF: KdfParams = { N: 2 ** 15, r: 8, p: 1 };
 
+// Upper bounds for KDF parameters read from a blob: an edited blob must not
+// stall the controller. Work (N·r·p) at most 8× the default, memory at most
+// 256 MiB; a raised default must stay within these.
 const MAX_N = 2 ** 20;
+const MAX_WORK = DEFAULT_KDF.N * DEFAULT_KDF.r * DEFAULT_KDF.p * 8;
+const MAX_MEM = 256 * 1024 * 1024;
 
 function scrypt(token: string, salt: Buffer, k: KdfParams): Promise<Buffer> {
   const opts: ScryptOptions = { N: k.N, r: k.r, p: k.p, maxmem: 256 * k.N * k.r + 1024 * 1024 };
@@ -101,7 +106,8 @@ function parseSealed(blob: string, where: string): Sealed {
     typeof s.iv === 'string' && typeof s.ct === 'string' && typeof s.tag === 'string' &&
     k !== undefined && k.alg === 'scrypt' && typeof k.salt === 'string' &&
     Number.isInteger(k.N) && k.N >= 2 && k.N <= MAX_N && (k.N & (k.N - 1)) === 0 &&
-    Number.isInteger(k.r) && k.r >= 1 && k.r <= 32 && Number.isInteger(k.p) && k.p >= 1 && k.p <= 16;
+    Number.isInteger(k.r) && k.r >= 1 && k.r <= 32 && Number.isInteger(k.p) && k.p >= 1 && k.p <= 16 &&
+    k.N * k.r * k.p <= MAX_WORK && 128 * k.N * k.r <= MAX_MEM;
   if (!ok) throw corrupt(where, 'envelope fields are missing or out of range');
   return s as Sealed;
 }
@@ -152,7 +158,7 @@ export async function open(realm: string, locker: string, token: string, blob: s
     plain.fill(0);
   }
   if (typeof payload !== 'object' || payload === null || Array.isArray(payload)) throw corrupt(where, 'the decrypted payload is not an object');
-  const out: Record<string, string> = {};
+  const out: Record<string, string> = Object.create(null);
   for (const [k, v] of Object.entries(payload)) {
     // Legacy payloads may hold numbers/booleans; they reach the env as text.
     if (typeof v === 'string') out[k] = v;

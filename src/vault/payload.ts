@@ -1,5 +1,6 @@
 // Secrets payloads: what `secrets set` accepts, checked before anything is
 // sealed. Errors name the key and line, never the value.
+import { parseDocument } from 'yaml';
 import { OzwError } from '../errors.js';
 
 export const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_.-]*$/;
@@ -7,9 +8,13 @@ export const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_.-]*$/;
 /** The Docker CLI reads env-files with a 64 KiB line scanner. */
 export const MAX_ENV_LINE_BYTES = 64 * 1024;
 
-/** Why a KEY=VALUE pair cannot go into an env-file, or null when it can. */
-export function envPairProblem(name: string, value: string): string | null {
-  if (!ENV_NAME.test(name)) return `key ${JSON.stringify(name)} is not a valid environment name (must match [A-Za-z_][A-Za-z0-9_.-]*)`;
+/**
+ * Why a KEY=VALUE pair cannot go into an env-file, or null when it can.
+ * An invalid name is not quoted: a malformed line can hold the secret
+ * itself where the name should be ("API_KEY: sk-…" has no '=' before it).
+ */
+export function envPairProblem(name: string, value: string, where = 'a key'): string | null {
+  if (!ENV_NAME.test(name)) return `${where} is not a valid environment name (must match [A-Za-z_][A-Za-z0-9_.-]*; the text is not shown, it may be a secret)`;
   if (/[\n\r\0]/.test(value)) return `the value of ${name} contains a newline, carriage return or NUL, which an env-file cannot carry`;
   if (!value.isWellFormed()) return `the value of ${name} is not valid Unicode text`;
   if (Buffer.byteLength(name, 'utf8') + 1 + Buffer.byteLength(value, 'utf8') > MAX_ENV_LINE_BYTES) {
@@ -20,10 +25,10 @@ export function envPairProblem(name: string, value: string): string | null {
 
 function check(payload: Record<string, string>, source: string): Record<string, string> {
   const problems: string[] = [];
-  for (const [k, v] of Object.entries(payload)) {
-    const p = envPairProblem(k, v);
+  Object.entries(payload).forEach(([k, v], i) => {
+    const p = envPairProblem(k, v, `key #${i + 1}`);
     if (p) problems.push(`${source}: ${p}`);
-  }
+  });
   if (Object.keys(payload).length === 0) problems.push(`${source}: the payload holds no keys`);
   if (problems.length) throw new OzwError('OZW_PAYLOAD_INVALID', problems[0]!, problems);
   return payload;
@@ -42,12 +47,24 @@ export function parseJsonPayload(text: string, source: string): Record<string, s
   }
   const out: Record<string, string> = Object.create(null);
   const problems: string[] = [];
-  for (const [k, v] of Object.entries(o)) {
-    if (typeof v !== 'string') problems.push(`${source}: the value of ${JSON.stringify(k)} must be a string (got ${v === null ? 'null' : Array.isArray(v) ? 'array' : typeof v})`);
+  Object.entries(o).forEach(([k, v], i) => {
+    const name = ENV_NAME.test(k) ? k : `key #${i + 1}`;
+    if (typeof v !== 'string') problems.push(`${source}: the value of ${name} must be a string (got ${v === null ? 'null' : Array.isArray(v) ? 'array' : typeof v})`);
     else out[k] = v;
-  }
+  });
+  const dup = duplicateJsonKey(text);
+  if (dup) problems.unshift(`${source}: key ${dup} is set more than once`);
   if (problems.length) throw new OzwError('OZW_PAYLOAD_INVALID', problems[0]!, problems);
   return check(out, source);
+}
+
+/** The first key an object in this JSON text sets twice (JSON.parse would keep the last silently). */
+function duplicateJsonKey(text: string): string | null {
+  const doc = parseDocument(text, { schema: 'json', uniqueKeys: true, prettyErrors: false });
+  const e = doc.errors.find((x) => x.code === 'DUPLICATE_KEY');
+  if (!e) return null;
+  const m = /[\w.-]+/.exec(text.slice(e.pos[0]).replace(/^"/, ''));
+  return m && ENV_NAME.test(m[0]) ? m[0] : '(not shown)';
 }
 
 /**
@@ -68,7 +85,8 @@ export function parseDotenvPayload(text: string, source: string): Record<string,
     const body = t.startsWith('export ') ? t.slice(7).trimStart() : t;
     const eq = body.indexOf('=');
     if (eq < 0) {
-      problems.push(`${where}: expected KEY=VALUE (a bare key would make docker copy the variable from its own environment)`);
+      const looksYaml = /^[A-Za-z_][A-Za-z0-9_.-]*\s*:/.test(body);
+      problems.push(`${where}: expected KEY=VALUE${looksYaml ? ' (this looks like YAML; write KEY=VALUE, or give a JSON object)' : ' (a bare key would make docker copy the variable from its own environment)'}`);
       return;
     }
     const key = body.slice(0, eq).trim();
@@ -76,12 +94,12 @@ export function parseDotenvPayload(text: string, source: string): Record<string,
     if (value.length >= 2 && (value[0] === '"' || value[0] === "'") && value.endsWith(value[0]!)) value = value.slice(1, -1);
     const prev = seen.get(key);
     if (prev !== undefined) {
-      problems.push(`${where}: key ${key} is also set on line ${prev}`);
+      problems.push(`${where}: ${ENV_NAME.test(key) ? `key ${key}` : 'this key'} is also set on line ${prev}`);
       return;
     }
     seen.set(key, i + 1);
-    const p = envPairProblem(key, value);
-    if (p) problems.push(`${where}: ${p}`);
+    const p = envPairProblem(key, value, 'the text before "="');
+    if (p) problems.push(`${where}: ${p}${/^[A-Za-z_][A-Za-z0-9_.-]*\s*:/.test(key) ? ' (this looks like YAML; write KEY=VALUE)' : ''}`);
     else out[key] = value;
   });
   if (problems.length) throw new OzwError('OZW_PAYLOAD_INVALID', problems[0]!, problems);

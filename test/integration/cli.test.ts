@@ -74,7 +74,7 @@ t.test('cli', async (t) => {
     const r = await cli(w, ['secrets', 'set', w.realm, 'keys', '--file', f, '--token-stdin'], { input: 'tok' });
     t.equal(r.code, 1);
     t.match(r.stderr, `OZW_PAYLOAD_INVALID: ${f}: the value of BAD contains a newline`);
-    t.match(r.stderr, `key "no spaces" is not a valid environment name`);
+    t.match(r.stderr, `${f}: key #3 is not a valid environment name`);
     t.notMatch(r.stderr + r.stdout, CANARY);
     t.equal(await w.redis.exists(`vault:${w.realm}:keys`), 0, 'nothing written');
     t.match(await cli(w, ['secrets', 'set', w.realm, 'keys', '--token-stdin'], { input: 'tok' }), { code: 1, stderr: /OZW_USAGE: secrets set needs --file F/ });
@@ -123,5 +123,7 @@ t.test('cli', async (t) => {
     t.equal(r.code, 1);
     t.match(r.stderr, /OZW_REDIS_UNAVAILABLE: cannot reach Redis at redis:\/\/:\*\*\*@127\.0\.0\.1:1\/0/);
     t.notMatch(r.stderr, 'hunter2', 'the password is not printed');
+    t.match(await cli(w, ['status', '--redis', 'notaurl']), { code: 1, stderr: /OZW_USAGE: the Redis URL \(unparseable\) is not of the form redis:\/\// });
+    t.match(await cli(w, ['status', '--redis', 'http://:pw@127.0.0.1:6379']), { code: 1, stderr: 'ozwald: OZW_USAGE: the Redis URL http://:***@127.0.0.1:6379/ is not of the form redis://[:password@]host[:port][/db] (or rediss:// for TLS)\n' });
   });
 });

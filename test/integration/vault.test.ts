@@ -109,7 +109,10 @@ t.test('vault paths', async (t) => {
     const list = await cli(w, ['secrets', 'list', w.realm]);
     t.match(list.stdout, new RegExp(`^${w.realm}\\told\\tlegacy-fernet\\t-$`, 'm'));
     t.equal((await cli(w, ['unlock', w.realm, 'old', '--token-stdin'], { input: TL })).code, 0);
-    const s = await phaseIs(w, 'legacy', 'Running');
+    const s = await waitFor('the legacy note in status', async () => {
+      const st = (await statuses(w))['legacy'];
+      return st?.phase === 'Running' && st.message.includes('legacy envelope') ? st : undefined;
+    });
     t.match(s.message, `legacy envelope: vault:${w.realm}:old; run \`ozwald secrets migrate\``);
     const env = await execEnv(w, s.containerId!);
     t.match(env, new RegExp(`^LEGACY_KEY=${LEGACY}$`, 'm'));

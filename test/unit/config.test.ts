@@ -363,3 +363,46 @@ portals:
   t.same(desired.map((d) => d.key), ['r/a']);
   t.same(invalid.map((i) => `${i.key}: ${i.message}`), ['r/a2: host port 7000 is already published by r/a']);
 });
+
+t.test('hostile YAML: alias bombs, values an env-file cannot carry, empty lists', async (t) => {
+  const levels = ['a: &a ["x","x","x","x","x","x","x","x","x","x"]'];
+  for (let i = 1; i < 9; i++) levels.push(`${String.fromCharCode(97 + i)}: &${String.fromCharCode(97 + i)} [${Array(10).fill(`*${String.fromCharCode(96 + i)}`).join(',')}]`);
+  const started = Date.now();
+  const bomb = problemsOf({ 'bomb.yml': `${levels.join('\n')}\nrealms: {}\n` });
+  t.ok(Date.now() - started < 5000, 'refused quickly');
+  t.match(bomb[0], /^bomb\.yml:\d+:\d+: more than 200000 values after expanding aliases; refusing to go on/);
+  t.same(problemsOf({ 'nl.yml': SVC('        environment:\n          NOTE: |\n            line one\n            line two\n          OK: |-\n            single\n') }), [
+    'nl.yml:8:17: environment values cannot hold a newline, carriage return or NUL (an env-file cannot carry them; a "|" block keeps its final newline, "|-" does not) (realms.r.service-definitions.0.environment.NOTE)',
+  ]);
+  t.same(problemsOf({ 'big.yml': SVC(`        environment: {BIG: "${'x'.repeat(70000)}"}\n`) }).map((p) => p.replace(/^big\.yml:\d+:\d+: /, '')), [
+    "environment values must stay under 64 KiB (the Docker CLI's env-file line limit) (realms.r.service-definitions.0.environment.BIG)",
+  ]);
+  const empty = buildModel([{ file: 'e.yml', text: 'realms:\n  r:\n    service-definitions:\n    persistent-services:\n    networks:\n' }]);
+  t.same(empty.problems, [], 'a bare list key reads as an empty list');
+});
+
+t.test('reading a folder: size, encoding, broken links and loops', async (t) => {
+  const { mkdtempSync, writeFileSync, symlinkSync, mkdirSync } = await import('node:fs');
+  const { join } = await import('node:path');
+  const { tmpdir } = await import('node:os');
+  const { readSources } = await import('../../src/config/load.js');
+  const d = mkdtempSync(join(tmpdir(), 'oz-load-'));
+  writeFileSync(join(d, 'ok.yaml'), 'realms: {}\n');
+  writeFileSync(join(d, '.hidden.yaml'), 'not: [valid\n');
+  mkdirSync(join(d, '.git'));
+  writeFileSync(join(d, '.git', 'x.yaml'), 'not: [valid\n');
+  writeFileSync(join(d, 'notes.txt'), 'ignored');
+  t.same((await readSources(d)).sources.map((s) => s.file), [join(d, 'ok.yaml')], 'dot entries and other files skipped');
+  writeFileSync(join(d, 'latin1.yaml'), Buffer.from([0x61, 0x3a, 0x20, 0xe9, 0x0a]));
+  t.same((await readSources(d)).problems.map(formatProblem), [`${join(d, 'latin1.yaml')}: not valid UTF-8 text`]);
+  writeFileSync(join(d, 'latin1.yaml'), 'realms: {}\n');
+  writeFileSync(join(d, 'huge.yaml'), `# ${'x'.repeat(1024 * 1024)}\n`);
+  t.same((await readSources(d)).problems.map(formatProblem), [`${join(d, 'huge.yaml')}: larger than 1024 KiB; split it into several files`]);
+  writeFileSync(join(d, 'huge.yaml'), 'realms: {}\n');
+  symlinkSync(join(d, 'gone.yaml.target'), join(d, 'dangling.yaml'));
+  t.same((await readSources(d)).problems.map(formatProblem), [`${join(d, 'dangling.yaml')}: broken symlink (its target does not exist)`]);
+  writeFileSync(join(d, 'gone.yaml.target'), 'realms: {}\n');
+  mkdirSync(join(d, 'sub'));
+  symlinkSync('..', join(d, 'sub', 'loop'));
+  t.same((await readSources(d)).problems.map(formatProblem), [`${join(d, 'sub', 'loop')}: symlink loop (already read as ${d})`]);
+});

@@ -87,6 +87,8 @@ t.test('unreadable blobs are OZW_VAULT_CORRUPT', async (t) => {
   await t.rejects(open('r', 'l', TOKEN, '{"ozv":2}'), { message: 'vault:r:l: envelope version 2 is newer than this ozwald understands' });
   t.equal(await codeOf(open('r', 'l', TOKEN, JSON.stringify({ ...good, kdf: { ...good.kdf, N: 2 ** 30 } }))), 'OZW_VAULT_CORRUPT', 'absurd N refused before deriving');
   t.equal(await codeOf(open('r', 'l', TOKEN, JSON.stringify({ ...good, kdf: { ...good.kdf, N: 1000 } }))), 'OZW_VAULT_CORRUPT', 'N must be a power of two');
+  t.equal(await codeOf(open('r', 'l', TOKEN, JSON.stringify({ ...good, kdf: { ...good.kdf, N: 2 ** 20, r: 32, p: 4 } }))), 'OZW_VAULT_CORRUPT', 'parameters that would stall the controller are refused before deriving');
+  t.equal(await codeOf(open('r', 'l', TOKEN, JSON.stringify({ ...good, kdf: { ...good.kdf, N: 2 ** 15, r: 8, p: 9 } }))), 'OZW_VAULT_CORRUPT', 'more than 8x the default work');
 });
 
 t.test('seal refuses an empty token', async (t) => {
@@ -106,4 +108,12 @@ t.test('legacy Fernet blobs written by the Python Ozwald open', async (t) => {
 t.test('inspect reads the header without a token', async (t) => {
   const blob = await seal('demo', 'keys', TOKEN, { K: 'v' }, { kdf: FAST, now: new Date('2026-01-02T03:04:05Z') });
   t.same(inspect(blob), { format: 'ozv1', realm: 'demo', locker: 'keys', keys: ['K'], sealedAt: '2026-01-02T03:04:05.000Z' });
+});
+
+t.test('a __proto__ key survives the round trip as data', async (t) => {
+  const payload = JSON.parse('{"__proto__": "p", "A": "a"}');
+  const blob = await seal('r', 'l', TOKEN, payload, { kdf: FAST });
+  const { payload: got } = await open('r', 'l', TOKEN, blob);
+  t.same(Object.keys(got).sort(), ['A', '__proto__']);
+  t.equal(Object.getOwnPropertyDescriptor(got, '__proto__')?.value, 'p');
 });

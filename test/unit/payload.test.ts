@@ -22,19 +22,19 @@ t.test('JSON objects of strings', async (t) => {
   t.same(problems(() => parseJsonPayload('[1]', 'f.json')), ['f.json: a JSON payload must be an object of KEY: "value" pairs']);
   t.same(problems(() => parseJsonPayload(`{"A": "${CANARY}",}`, 'f.json')), ['f.json: not valid JSON']);
   t.same(problems(() => parseJsonPayload(`{"PORT": 8080, "ON": true, "N": null, "L": ["${CANARY}"]}`, 'f.json')), [
-    'f.json: the value of "PORT" must be a string (got number)',
-    'f.json: the value of "ON" must be a string (got boolean)',
-    'f.json: the value of "N" must be a string (got null)',
-    'f.json: the value of "L" must be a string (got array)',
+    'f.json: the value of PORT must be a string (got number)',
+    'f.json: the value of ON must be a string (got boolean)',
+    'f.json: the value of N must be a string (got null)',
+    'f.json: the value of L must be a string (got array)',
   ]);
   t.same(problems(() => parseJsonPayload('{}', 'f.json')), ['f.json: the payload holds no keys']);
 });
 
 t.test('names must be environment names', async (t) => {
   t.same(problems(() => parseJsonPayload(`{"1BAD": "${CANARY}", "has space": "x", "": "y", "ok": "z"}`, 'f.json')), [
-    'f.json: key "1BAD" is not a valid environment name (must match [A-Za-z_][A-Za-z0-9_.-]*)',
-    'f.json: key "has space" is not a valid environment name (must match [A-Za-z_][A-Za-z0-9_.-]*)',
-    'f.json: key "" is not a valid environment name (must match [A-Za-z_][A-Za-z0-9_.-]*)',
+    'f.json: key #1 is not a valid environment name (must match [A-Za-z_][A-Za-z0-9_.-]*; the text is not shown, it may be a secret)',
+    'f.json: key #2 is not a valid environment name (must match [A-Za-z_][A-Za-z0-9_.-]*; the text is not shown, it may be a secret)',
+    'f.json: key #3 is not a valid environment name (must match [A-Za-z_][A-Za-z0-9_.-]*; the text is not shown, it may be a secret)',
   ]);
 });
 
@@ -75,7 +75,7 @@ t.test('.env files', async (t) => {
   t.same(problems(() => parseDotenvPayload(`A=1\nBARE\nA=${CANARY}\n1X=2\n`, 's.env')), [
     's.env:2: expected KEY=VALUE (a bare key would make docker copy the variable from its own environment)',
     's.env:3: key A is also set on line 1',
-    's.env:4: key "1X" is not a valid environment name (must match [A-Za-z_][A-Za-z0-9_.-]*)',
+    's.env:4: the text before "=" is not a valid environment name (must match [A-Za-z_][A-Za-z0-9_.-]*; the text is not shown, it may be a secret)',
   ]);
   t.same(problems(() => parseDotenvPayload('# only comments\n\n', 's.env')), ['s.env: the payload holds no keys']);
   t.same(parseDotenvPayload('\uFEFFA=1', 's.env'), { A: '1' }, 'a byte-order mark is dropped');
@@ -85,4 +85,32 @@ t.test('a __proto__ key is data, not a prototype', async (t) => {
   const p = parseDotenvPayload('__proto__=x\nA=1', 's.env');
   t.same(Object.keys(p).sort(), ['A', '__proto__']);
   t.equal(({} as Record<string, unknown>).x, undefined);
+});
+
+t.test('malformed lines never echo what may be the secret', async (t) => {
+  t.same(problems(() => parsePayload(`API_KEY: ${CANARY}c2VjcmV0=\n`, 'y.env')), [
+    'y.env:1: the text before "=" is not a valid environment name (must match [A-Za-z_][A-Za-z0-9_.-]*; the text is not shown, it may be a secret) (this looks like YAML; write KEY=VALUE)',
+  ]);
+  t.same(problems(() => parsePayload(`API_KEY: ${CANARY}\n`, 'y.env')), ['y.env:1: expected KEY=VALUE (this looks like YAML; write KEY=VALUE, or give a JSON object)']);
+  t.same(problems(() => parsePayload(`API_KEY ${CANARY}==\n`, 's.env')), [
+    's.env:1: the text before "=" is not a valid environment name (must match [A-Za-z_][A-Za-z0-9_.-]*; the text is not shown, it may be a secret)',
+  ]);
+  t.same(problems(() => parsePayload(`["${CANARY}=xyz"]`, 'a.json')), [
+    'a.json:1: the text before "=" is not a valid environment name (must match [A-Za-z_][A-Za-z0-9_.-]*; the text is not shown, it may be a secret)',
+  ]);
+});
+
+t.test('a key set twice in JSON is refused, not silently last-wins', async (t) => {
+  t.same(problems(() => parseJsonPayload(`{"A": "${CANARY}", "B": "x", "A": "y"}`, 'd.json')), ['d.json: key A is set more than once']);
+});
+
+t.test('tokens', async (t) => {
+  const { tokenProblem } = await import('../../src/vault/token.js');
+  t.equal(tokenProblem('a long random token'), null);
+  t.equal(tokenProblem(''), 'the token is empty');
+  t.equal(tokenProblem('  \t '), 'the token is only white space');
+  t.equal(tokenProblem('a\nb'), 'the token contains a newline, carriage return or NUL (one trailing newline is stripped from files and stdin)');
+  t.equal(tokenProblem('tok\n'), 'the token contains a newline, carriage return or NUL (one trailing newline is stripped from files and stdin)');
+  t.equal(tokenProblem('x'.repeat(4097)), 'the token is longer than 4096 characters');
+  t.equal(tokenProblem('x'.repeat(4096)), null);
 });
