@@ -1,5 +1,6 @@
 import { loadManifests } from '../config/load.js';
 import { manifestJsonSchema } from '../config/schema.js';
+import { digestDiff, specDigest } from '../config/resolve.js';
 import { formatProblem } from '../config/yaml.js';
 import { Controller } from '../controller/controller.js';
 import { desiredSet, envCollisions } from '../controller/desired.js';
@@ -159,11 +160,11 @@ example: ozwald plan --manifests ./manifests`,
         const lines = p.actions.map((a) =>
           a.kind === 'remove' ? `- remove  ${a.container.name} (${a.why})`
             : a.kind === 'create' ? `+ create  ${a.key} image=${a.desired.spec.image}${a.lockers.length ? ` lockers=${a.lockers.join(',')}` : ''}`
-              : `~ replace ${a.key} (${a.why})`);
+              : `~ replace ${a.key} (${a.why}${a.why === 'spec-changed' ? `: ${digestDiff(a.old.digest, specDigest(a.desired.spec)).join(', ')}` : ''})`);
         const locked = p.statuses.filter((s) => s.phase === 'Locked' || s.phase === 'Failed');
         const warnings = desired.flatMap((d) => envCollisions(d, presence.keyNames));
         for (const wline of warnings) process.stderr.write(`ozwald: warning: ${wline}\n`);
-        if (v.json) out(JSON.stringify({ warnings, actions: p.actions.map((a) => ({ kind: a.kind, key: a.key, ...(a.kind === 'remove' ? { container: a.container.name, why: a.why } : a.kind === 'replace' ? { why: a.why } : {}) })), blocked: locked }, null, 2));
+        if (v.json) out(JSON.stringify({ warnings, actions: p.actions.map((a) => ({ kind: a.kind, key: a.key, ...(a.kind === 'remove' ? { container: a.container.name, why: a.why } : a.kind === 'replace' ? { why: a.why, changed: a.why === 'spec-changed' ? digestDiff(a.old.digest, specDigest(a.desired.spec)) : [] } : {}) })), blocked: locked }, null, 2));
         else {
           for (const l of lines) out(l);
           for (const s of locked) out(`! ${s.phase.toLowerCase().padEnd(7)} ${s.realm}/${s.instance}: ${s.message}`);

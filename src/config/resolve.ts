@@ -125,3 +125,39 @@ export function manifestRequests(model: Model): InstanceRequest[] {
   }
   return out;
 }
+
+const h8 = (v: unknown) => createHash('sha256').update(JSON.stringify(v)).digest('hex').slice(0, 8);
+
+/**
+ * A compact fingerprint of each field of a spec, kept on the container as a
+ * label so `plan` can say which fields a replacement changes. Values are
+ * hashed (the image excepted); secret values are never part of a spec.
+ */
+export function specDigest(spec: ContainerSpec): string {
+  return JSON.stringify({
+    image: spec.image, command: h8(spec.command), entrypoint: h8(spec.entrypoint),
+    env: Object.fromEntries(spec.environment.map(([k, v]) => [k, h8(v)])),
+    lockers: spec.lockers, volumes: h8(spec.volumes), networks: h8(spec.networks), ports: h8(spec.ports),
+  });
+}
+
+/** The fields that differ between two digests, e.g. ["image", "environment.GREETING"]. */
+export function digestDiff(before: string | undefined, after: string): string[] {
+  let a: Record<string, unknown>;
+  try {
+    a = JSON.parse(before ?? '') as Record<string, unknown>;
+  } catch {
+    return ['(unknown: the container predates spec digests)'];
+  }
+  const b = JSON.parse(after) as Record<string, unknown>;
+  const out: string[] = [];
+  for (const field of ['image', 'command', 'entrypoint', 'lockers', 'volumes', 'networks', 'ports']) {
+    if (JSON.stringify(a[field]) !== JSON.stringify(b[field])) out.push(field);
+  }
+  const ea = (a.env ?? {}) as Record<string, string>;
+  const eb = (b.env ?? {}) as Record<string, string>;
+  for (const k of [...new Set([...Object.keys(ea), ...Object.keys(eb)])].sort()) {
+    if (ea[k] !== eb[k]) out.push(`environment.${k}`);
+  }
+  return out;
+}

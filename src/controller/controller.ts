@@ -22,7 +22,7 @@ import { open as openLocker } from '../vault/envelope.js';
 import { Backoff } from './backoff.js';
 import { plan, secretsVersion, type Action, type PlannedStatus } from './planner.js';
 import { desiredSet } from './desired.js';
-import type { ResolvedInstance } from '../config/resolve.js';
+import { specDigest, type ResolvedInstance } from '../config/resolve.js';
 
 export interface ControllerOptions {
   provisioner: string;
@@ -503,7 +503,7 @@ export class Controller {
       env.set(k, v);
     }
     const spec: LaunchSpec = {
-      realm: d.realm, instance: d.name, service: d.service, variety: d.variety, profile: d.profile, specHash: d.hash, secrets,
+      realm: d.realm, instance: d.name, service: d.service, variety: d.variety, profile: d.profile, specHash: d.hash, secrets, digest: specDigest(d.spec),
       image: d.spec.image, command: d.spec.command, entrypoint: d.spec.entrypoint, volumes: d.spec.volumes,
       networks: d.spec.networks, ports: d.spec.ports,
     };

@@ -14,6 +14,8 @@ export interface ObservedContainer {
   specHash: string;
   /** Label ozwald.secrets: which sealed version of each locker it was started with. */
   secrets?: string;
+  /** Label ozwald.spec-digest: per-field fingerprint of the spec it runs. */
+  digest?: string;
   running: boolean;
   state: string;
   status: string;
@@ -26,6 +28,8 @@ export interface LaunchSpec {
   variety: string | null;
   profile: string | null;
   specHash: string;
+  /** specDigest() of the resolved spec. */
+  digest?: string;
   secrets: string;
   image: string;
   command: string[] | null;
@@ -40,6 +44,7 @@ export function runArgs(provisioner: string, s: LaunchSpec, envFile: string, nam
     [LABEL.managed, 'true'], [LABEL.provisioner, provisioner], [LABEL.realm, s.realm], [LABEL.instance, s.instance],
     [LABEL.service, s.service], [LABEL.variety, s.variety ?? ''], [LABEL.profile, s.profile ?? ''], [LABEL.specHash, s.specHash],
   ];
+  if (s.digest) labels.push([LABEL.specDigest, s.digest]);
   if (s.secrets) labels.push([LABEL.secrets, s.secrets]);
   const args = ['run', '--detach', '--name', name, '--restart', 'no'];
   for (const [k, v] of labels) args.push('--label', `${k}=${v}`);
@@ -87,6 +92,7 @@ export class Runtime {
       provisioner: c.Labels[LABEL.provisioner] ?? '',
       specHash: c.Labels[LABEL.specHash] ?? '',
       secrets: c.Labels[LABEL.secrets],
+      digest: c.Labels[LABEL.specDigest],
       running: c.State === 'running',
       state: c.State,
       status: c.Status,

@@ -7,6 +7,7 @@ export const LABEL = {
   profile: 'ozwald.profile',
   variety: 'ozwald.variety',
   specHash: 'ozwald.spec-hash',
+  specDigest: 'ozwald.spec-digest',
   secrets: 'ozwald.secrets',
 } as const;
 

@@ -11,17 +11,20 @@ import type { ControllerStatus, InstanceStatus } from './status.js';
 // that needs several lockers must never strand one token by taking it alone.
 // Returns value and remaining ms of each, so a token that other instances
 // still wait for can be put back with its original expiry.
-const TAKE_ALL = `
+const takeAll = (get: string) => `
 for i, k in ipairs(KEYS) do
   if redis.call('EXISTS', k) == 0 then return false end
 end
 local out = {}
 for i, k in ipairs(KEYS) do
   out[2 * i - 1] = redis.call('PTTL', k)
-  out[2 * i] = redis.call('GETDEL', k)
+  ${get}
 end
 return out
 `;
+const TAKE_ALL = takeAll(`out[2 * i] = redis.call('GETDEL', k)`);
+// Redis before 6.2 has no GETDEL; GET then DEL inside the script is just as atomic.
+const TAKE_ALL_OLD = takeAll(`out[2 * i] = redis.call('GET', k); redis.call('DEL', k)`);
 
 export interface TakenToken { token: string; expiresAt: number | null }
 
@@ -42,6 +45,9 @@ export function connectRedis(url: string, opts: { forever?: boolean } = {}): Red
     maxRetriesPerRequest: opts.forever ? null : 1,
     retryStrategy: opts.forever ? (n) => Math.min(200 * 2 ** Math.min(n, 6), 5000) : () => null,
     connectTimeout: 3000,
+    // A command whose reply was lost is never sent again: a resent GETDEL of
+    // an unlock key could take a token twice or report it missing.
+    autoResendUnfulfilledCommands: false,
   });
   r.on('error', () => {}); // reported where commands fail; no unhandled 'error' events
   return r;
@@ -70,6 +76,7 @@ export function redactUrl(url: string): string {
 
 export class Store {
   readonly k: ReturnType<typeof keys>;
+  private oldRedis = false;
   constructor(readonly redis: Redis, readonly provisioner: string) {
     this.k = keys(provisioner);
   }
@@ -119,7 +126,15 @@ export class Store {
   async takeTokens(realm: string, lockers: string[], nowMs: number): Promise<Map<string, TakenToken> | null> {
     if (lockers.length === 0) return new Map();
     const names = lockers.map((l) => unlockKey(realm, l));
-    const reply = (await this.redis.eval(TAKE_ALL, names.length, ...names)) as (string | number)[] | null;
+    let reply: (string | number)[] | null;
+    try {
+      reply = (await this.redis.eval(this.oldRedis ? TAKE_ALL_OLD : TAKE_ALL, names.length, ...names)) as (string | number)[] | null;
+    } catch (e) {
+      // Only an unknown-command error is retried: the script stopped before deleting anything.
+      if (this.oldRedis || !/unknown command|Unknown Redis command/i.test((e as Error).message)) throw e;
+      this.oldRedis = true;
+      reply = (await this.redis.eval(TAKE_ALL_OLD, names.length, ...names)) as (string | number)[] | null;
+    }
     if (!reply) return null;
     const out = new Map<string, TakenToken>();
     lockers.forEach((l, i) => {

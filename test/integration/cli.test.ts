@@ -3,7 +3,7 @@
 import t from 'tap';
 import { promises as fs } from 'node:fs';
 import { join } from 'node:path';
-import { IMAGE, cli, redisDump, teardown, world } from '../helpers/harness.js';
+import { IMAGE, cli, phaseIs, redisDump, startController, teardown, world } from '../helpers/harness.js';
 import { COMMANDS } from '../../src/cli/commands.js';
 
 const CANARY = 'canary-cli-ZZ91';
@@ -113,6 +113,18 @@ t.test('cli', async (t) => {
     t.equal(p.code, 2, 'changes pending');
     t.match(p.stdout, `+ create  ${w.realm}/web image=${IMAGE}`);
     t.match(p.stdout, `! locked  ${w.realm}/api: nothing sealed at vault:${w.realm}:keys`);
+    // With web running, a changed manifest: plan names the changed fields.
+    const ctl = startController(w);
+    await phaseIs(w, 'web', 'Running');
+    await ctl.stop();
+    const m = join(w.manifests, 'm.yaml');
+    await fs.writeFile(m, (await fs.readFile(m, 'utf8')).replace(`{name: web, type: container, image: ${IMAGE}}`, `{name: web, type: container, image: ${IMAGE}, environment: {MODE: fast}}`));
+    const changed = await cli(w, ['plan']);
+    t.equal(changed.code, 2);
+    t.match(changed.stdout, `~ replace ${w.realm}/web (spec-changed: environment.MODE)`);
+    t.notMatch(changed.stdout, /\+ create/, 'nothing else to create');
+    const js2 = JSON.parse((await cli(w, ['plan', '--json'])).stdout);
+    t.same(js2.actions, [{ kind: 'replace', key: `${w.realm}/web`, why: 'spec-changed', changed: ['environment.MODE'] }]);
     const schema = JSON.parse((await cli(w, ['schema'])).stdout);
     t.equal(schema.type, 'object');
     t.ok(schema.properties.realms, 'schema has realms');

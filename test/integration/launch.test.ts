@@ -82,6 +82,21 @@ ${webEntrypoint}    persistent-services:
     t.match(env, new RegExp(`^B_ONLY=${CANARY_B}$`, 'm'));
     t.equal(await w.redis.exists(`unlock:${w.realm}:a`, `unlock:${w.realm}:b`), 0, 'both keys taken together');
 
+    await t.test('the other order, with a gap: b now, a later', async (t) => {
+      const c = (await container(w, 'both'))!;
+      await w.docker.getContainer(c.Id).remove({ force: true });
+      const locked = await phaseIs(w, 'both', 'Locked', 'WaitingForUnlock');
+      t.same(locked.lockers, ['a', 'b'], 'a removed locker service waits for its tokens again');
+      t.equal((await cli(w, ['unlock', w.realm, 'b', '--token-stdin'], { input: TOKEN_B })).code, 0);
+      await waitFor('b noticed', async () => JSON.stringify((await statuses(w))['both']?.lockers) === '["a"]');
+      await new Promise((r) => setTimeout(r, 1500));
+      t.equal(await w.redis.exists(`unlock:${w.realm}:b`), 1, 'b waits for a, untaken');
+      const u = await cli(w, ['unlock', w.realm, 'a', '--token-stdin', '--wait'], { input: TOKEN_A });
+      t.equal(u.code, 0, u.stdout);
+      t.match(u.stdout, `${w.realm}:both: started: Running`);
+      t.equal(await w.redis.exists(`unlock:${w.realm}:a`, `unlock:${w.realm}:b`), 0);
+    });
+
     await t.test('a failed replacement puts the old container back and leaves no env-file', async (t) => {
       const old = (await container(w, 'web'))!;
       await write('        entrypoint: /does-not-exist\n');

@@ -406,3 +406,14 @@ t.test('reading a folder: size, encoding, broken links and loops', async (t) => 
   symlinkSync('..', join(d, 'sub', 'loop'));
   t.same((await readSources(d)).problems.map(formatProblem), [`${join(d, 'sub', 'loop')}: symlink loop (already read as ${d})`]);
 });
+
+t.test('plan names the fields a replacement changes', async (t) => {
+  const { specDigest, digestDiff } = await import('../../src/config/resolve.js');
+  const m = modelOf(LLM);
+  const a = resolveInstance(m, req('llm', 'nvidia', 'small'));
+  const b = resolveInstance(modelOf(LLM.replace('MAX_LEN: 4096', 'MAX_LEN: 8192').replace('image: llm:cuda', 'image: llm:cuda2').replace('ORDER: profile', 'ORDER: profile, NEW: x')), req('llm', 'nvidia', 'small'));
+  t.same(digestDiff(specDigest(a.spec), specDigest(b.spec)), ['image', 'environment.MAX_LEN', 'environment.NEW']);
+  t.same(digestDiff(specDigest(a.spec), specDigest(a.spec)), []);
+  t.same(digestDiff(undefined, specDigest(a.spec)), ['(unknown: the container predates spec digests)']);
+  t.notMatch(specDigest(a.spec), '4096', 'values are hashed');
+});
