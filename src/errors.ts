@@ -21,6 +21,26 @@ export const ERROR_CODES = {
 
 export type ErrorCode = keyof typeof ERROR_CODES;
 
+/** One line on how to fix each error; the type makes a missing one a compile error. */
+export const FIXES: Record<ErrorCode, string> = {
+  OZW_USAGE: 'see `ozwald <command> --help` for the options and an example',
+  OZW_MANIFEST_INVALID: 'fix the lines above; `ozwald validate` checks without running anything',
+  OZW_MANIFEST_NOT_FOUND: 'point --manifests (or OZWALD_MANIFESTS) at a manifest file or folder',
+  OZW_UNKNOWN_REFERENCE: 'use one of the names listed, or define the missing one in the manifests',
+  OZW_SPEC_INVALID: 'write instances as [realm:]NAME[service][variety][profile], e.g. demo:llm[llm][cpu][small]',
+  OZW_VAULT_EMPTY: 'seal the locker first: ozwald secrets set REALM LOCKER --file secrets.json',
+  OZW_VAULT_WRONG_TOKEN: 'give the token the locker was sealed with (`ozwald secrets verify` checks one)',
+  OZW_VAULT_MISBOUND: 'seal the secrets again under the right key with `ozwald secrets set`',
+  OZW_VAULT_CORRUPT: 'seal the locker again with `ozwald secrets set`, or upgrade ozwald if it is newer',
+  OZW_PAYLOAD_INVALID: 'fix the named keys/lines in the file; values must be single-line text',
+  OZW_TOKEN_MISSING: 'give the token on the prompt, or with --token-stdin, --token-file F or OZWALD_TOKEN',
+  OZW_TTL_INVALID: 'use --ttl with whole seconds from 1 to 3600 (default 60)',
+  OZW_REDIS_UNAVAILABLE: 'start Redis (make setup does) or point --redis / OZWALD_REDIS_URL at one',
+  OZW_DOCKER_UNAVAILABLE: 'start the engine (make setup does) and export DOCKER_HOST',
+  OZW_LAUNCH_FAILED: 'fix the image or command in the manifests; the controller retries with back-off',
+  OZW_ENVFILE_FAILED: 'make the runtime directory (OZWALD_RUNTIME_DIR) private to this user, or free disk space',
+};
+
 export class OzwError extends Error {
   readonly code: ErrorCode;
   /** Extra lines (one per problem) for errors that gather several problems. */

@@ -6,7 +6,8 @@ import { Controller } from '../controller/controller.js';
 import { desiredSet, envCollisions } from '../controller/desired.js';
 import { plan } from '../controller/planner.js';
 import { OzwError } from '../errors.js';
-import { createLogger } from '../log.js';
+import { createLogger, SecretScrubber } from '../log.js';
+import { Metrics, serveMetrics } from '../controller/metrics.js';
 import { Runtime } from '../runtime/docker.js';
 import { UNLOCK_TTL_DEFAULT, UNLOCK_TTL_MAX } from '../state/keys.js';
 import type { InstanceStatus } from '../state/status.js';
@@ -54,7 +55,7 @@ function statusTable(rows: InstanceStatus[]): string {
 export const COMMANDS: Record<string, Command> = {
   run: {
     summary: 'run the controller in the foreground until SIGINT/SIGTERM',
-    help: `ozwald run [--resync SECONDS] [--concurrency N] [--log-level LEVEL]
+    help: `ozwald run [--resync SECONDS] [--concurrency N] [--log-level LEVEL] [--log-format json|pretty] [--metrics-listen HOST:PORT]
 
 Reconciles the manifests (and the dynamic set in Redis) with this provisioner's
 containers until interrupted. Containers keep running when it stops.
@@ -62,17 +63,27 @@ containers until interrupted. Containers keep running when it stops.
   --resync SECONDS    full resync period, the safety net under events (default 10)
   --concurrency N     launches/removals at once (default 4)
   --log-level LEVEL   trace, debug, info, warn, error, fatal or silent (default info,
-                      or OZWALD_LOG_LEVEL); logs are JSON lines on stderr
+                      or OZWALD_LOG_LEVEL)
+  --log-format F      json (JSON lines on stderr; the default unless stderr is a
+                      terminal) or pretty (one readable line each; NO_COLOR honoured)
+  --metrics-listen HOST:PORT
+                      serve Prometheus metrics at http://HOST:PORT/metrics
 
 example: ozwald --manifests ./manifests run --resync 10
 ${GLOBAL_HELP}`,
-    options: { resync: { type: 'string' }, concurrency: { type: 'string' }, 'log-level': { type: 'string' } },
+    options: { resync: { type: 'string' }, concurrency: { type: 'string' }, 'log-level': { type: 'string' }, 'log-format': { type: 'string' }, 'metrics-listen': { type: 'string' } },
     async run(g, v) {
       const resync = numberOption(v.resync, '--resync', 1, 3600, 10, false);
       const concurrency = numberOption(v.concurrency, '--concurrency', 1, 64, 4, true);
       const level = (v['log-level'] as string | undefined) ?? process.env.OZWALD_LOG_LEVEL ?? 'info';
       if (!LOG_LEVELS.includes(level)) throw new OzwError('OZW_USAGE', `--log-level ${level}: use one of ${LOG_LEVELS.join(', ')}`);
-      const logger = createLogger({ level });
+      const format = v['log-format'] as string | undefined;
+      if (format !== undefined && format !== 'json' && format !== 'pretty') throw new OzwError('OZW_USAGE', `--log-format ${format}: use json or pretty`);
+      const scrubber = new SecretScrubber();
+      const logger = createLogger({ level, scrubber, ...(format ? { format } : {}) });
+      const metrics = new Metrics();
+      const metricsServer = v['metrics-listen'] ? await serveMetrics(metrics, v['metrics-listen'] as string) : undefined;
+      if (metricsServer) logger.info({ listen: v['metrics-listen'] }, 'serving metrics at /metrics');
       const redis = connectRedis(g.redis, { forever: true });
       await ensureConnected(redis, g.redis);
       const runtime = new Runtime(g.provisioner);
@@ -81,7 +92,7 @@ ${GLOBAL_HELP}`,
         provisioner: g.provisioner, manifests: g.manifests, redisUrl: g.redis, redis, runtime, logger,
         envDir: new EnvFileDir(runtimeDir(defaultRuntimeBase(), g.provisioner)),
         resyncMs: resync * 1000,
-        concurrency,
+        concurrency, metrics, scrubber,
       });
       const stopped = new Promise<void>((resolve) => {
         const stop = (sig: string) => {
@@ -98,6 +109,7 @@ ${GLOBAL_HELP}`,
       });
       await stopped;
       await ctl.stop();
+      metricsServer?.close();
       redis.disconnect();
       return 0;
     },

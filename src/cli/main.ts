@@ -3,16 +3,9 @@
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { readFileSync, realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { ERROR_CODES, OzwError, isOzwError } from '../errors.js';
+import { FIXES, OzwError, isOzwError } from '../errors.js';
 import { GLOBAL_OPTIONS, globalsFrom, type Globals } from './context.js';
 import { COMMANDS } from './commands.js';
-
-const HINTS: Partial<Record<keyof typeof ERROR_CODES, string>> = {
-  OZW_REDIS_UNAVAILABLE: 'start Redis (make setup does) or point --redis / OZWALD_REDIS_URL at one',
-  OZW_DOCKER_UNAVAILABLE: 'start the engine (make setup does) and export DOCKER_HOST',
-  OZW_MANIFEST_INVALID: 'fix the lines above; `ozwald validate` checks without running anything',
-  OZW_VAULT_EMPTY: 'seal the locker first: ozwald secrets set REALM LOCKER --file secrets.json',
-};
 
 function usage(): string {
   const lines = ['usage: ozwald [--redis URL] [--provisioner NAME] [--manifests PATH] <command> …', '', 'commands:'];
@@ -92,8 +85,8 @@ if (isMain) {
       if (isOzwError(e)) {
         process.stderr.write(`ozwald: ${e.code}: ${e.message}\n`);
         for (const d of e.details.slice(e.details[0] === e.message ? 1 : 0)) process.stderr.write(`  ${d}\n`);
-        const hint = HINTS[e.code];
-        if (hint) process.stderr.write(`  hint: ${hint}\n`);
+        // The token message already lists the channels; the hint would repeat it.
+        if (!(e.code === 'OZW_TOKEN_MISSING' && e.message.startsWith('no '))) process.stderr.write(`  fix: ${FIXES[e.code]}\n`);
       } else {
         process.stderr.write(`ozwald: internal error: ${(e as Error)?.message ?? String(e)}\n`);
       }

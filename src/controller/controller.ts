@@ -12,7 +12,8 @@ import { buildModel, type Model } from '../config/model.js';
 import { formatProblem } from '../config/yaml.js';
 import { systemClock, type Clock } from '../clock.js';
 import { describe, isOzwError, OzwError } from '../errors.js';
-import type { Logger } from '../log.js';
+import { SecretScrubber, type Logger } from '../log.js';
+import { Metrics } from './metrics.js';
 import { Runtime, type LaunchSpec, type ObservedContainer } from '../runtime/docker.js';
 import { containerName } from '../runtime/labels.js';
 import { Store } from '../state/store.js';
@@ -38,12 +39,15 @@ export interface ControllerOptions {
   /** How long the manifests must be quiet before a reload. */
   settleMs?: number;
   concurrency?: number;
+  metrics?: Metrics;
+  /** Secret values in use are registered here and cut out of log lines. */
+  scrubber?: SecretScrubber;
 }
 
 type Launch = { action: Extract<Action, { kind: 'create' | 'replace' }>; payloads: Record<string, string>[]; secrets: string };
 
 export class Controller {
-  private readonly o: Required<Omit<ControllerOptions, 'clock'>> & { clock: Clock };
+  private readonly o: Required<Omit<ControllerOptions, 'clock' | 'metrics' | 'scrubber'>> & { clock: Clock; metrics: Metrics; scrubber: SecretScrubber };
   private readonly store: Store;
   private readonly queue: PQueue;
   private readonly inFlight = new Set<string>();
@@ -77,7 +81,7 @@ export class Controller {
   private idleWaiters: (() => void)[] = [];
 
   constructor(opts: ControllerOptions) {
-    this.o = { clock: systemClock, resyncMs: 10_000, settleMs: 300, concurrency: 4, ...opts };
+    this.o = { clock: systemClock, resyncMs: 10_000, settleMs: 300, concurrency: 4, ...opts, metrics: opts.metrics ?? new Metrics(), scrubber: opts.scrubber ?? new SecretScrubber() };
     this.store = new Store(opts.redis, opts.provisioner);
     this.lease = new Lease(opts.redis, this.store.k.lease, `${hostname()}:${process.pid}:${randomBytes(3).toString('hex')}`);
     this.queue = new PQueue({ concurrency: this.o.concurrency });
@@ -119,6 +123,7 @@ export class Controller {
     }
     if (this.stopped) return;
     this.leader = true;
+    this.o.metrics.leader.set(1);
     this.leaseRenewedAt = this.o.clock.now();
     this.log.info({ provisioner: this.o.provisioner, holder: this.lease.holder }, 'holding the lease; active');
     // Only the active controller may sweep: a standby would delete the
@@ -152,6 +157,7 @@ export class Controller {
       this.log.error({ err: describe(e) }, 'could not renew the lease in time; standing by');
     }
     this.leader = false;
+    this.o.metrics.leader.set(0);
     await this.becomeLeader();
     if (this.leader) this.trigger('lease regained');
   }
@@ -294,6 +300,18 @@ export class Controller {
   private async pass(): Promise<void> {
     if (!this.leader) return;
     this.passCount++;
+    const m = this.o.metrics;
+    m.passes.inc();
+    const endTimer = m.passDuration.startTimer();
+    try {
+      await this.passBody();
+    } finally {
+      endTimer();
+      m.queueDepth.set(this.queue.size + this.queue.pending);
+    }
+  }
+
+  private async passBody(): Promise<void> {
     const model = this.model;
     if (!model) {
       // Never loaded a good manifest set: do nothing rather than prune.
@@ -303,17 +321,27 @@ export class Controller {
     let observed: ObservedContainer[];
     try {
       observed = await this.o.runtime.list();
+      this.o.metrics.dockerUp.set(1);
       if (!this.dockerOk) this.log.info('docker engine reachable again');
       this.dockerOk = true;
       this.dockerError = undefined;
     } catch (e) {
       this.dockerOk = false;
+      this.o.metrics.dockerUp.set(0);
       this.dockerError = describe(e);
       this.log.error({ code: 'OZW_DOCKER_UNAVAILABLE', err: this.dockerError }, 'cannot list containers; nothing changes until the engine answers');
       await this.writeController().catch(() => {});
       return;
     }
-    const { desired, invalid } = desiredSet(model, (await this.store.readDesired()).services);
+    let dynamic;
+    try {
+      dynamic = (await this.store.readDesired()).services;
+      this.o.metrics.redisUp.set(1);
+    } catch (e) {
+      this.o.metrics.redisUp.set(0);
+      throw e;
+    }
+    const { desired, invalid } = desiredSet(model, dynamic);
     const pairs = new Map<string, { realm: string; locker: string }>();
     for (const d of desired) for (const l of d.spec.lockers) pairs.set(`${d.realm}:${l}`, { realm: d.realm, locker: l });
     const presence = await this.store.lockerPresence([...pairs.values()]);
@@ -364,12 +392,14 @@ export class Controller {
       for (const l of lockers) {
         const id = `${realm}:${l}`;
         const taken = tokens.get(l)!;
+        this.o.scrubber.add([taken.token]);
         try {
           const blob = await this.store.getVault(realm, l);
           if (blob === null) throw new OzwError('OZW_VAULT_EMPTY', `nothing sealed at vault:${realm}:${l}`);
           const { payload, format } = await openLocker(realm, l, taken.token, blob);
           if (format === 'fernet') this.log.warn({ realm, locker: l }, 'opened a legacy (Python Ozwald) envelope; re-seal it with `ozwald secrets set`');
           opened.set(id, payload);
+          this.o.metrics.unlocks.inc({ result: 'consumed' });
           if (stillWaiting.some((s) => s.realm === realm && s.lockers.length > 0 && (desired.find((d) => d.realm === realm && d.name === s.instance)?.spec.lockers.includes(l) ?? false))) {
             await this.store.putBackToken(realm, l, taken, this.o.clock.now());
             this.log.info({ realm, locker: l }, 'left the unlock key for instances that still wait for other lockers');
@@ -377,7 +407,10 @@ export class Controller {
         } catch (e) {
           const err = isOzwError(e) ? e : new OzwError('OZW_VAULT_CORRUPT', describe(e));
           this.log.warn({ code: err.code, realm, locker: l, err: err.message }, 'locker did not open');
+          this.o.metrics.unlocks.inc({ result: 'failed' });
           opened.set(id, { error: err });
+        } finally {
+          this.o.scrubber.remove([taken.token]);
         }
       }
       tokens.clear();
@@ -404,6 +437,9 @@ export class Controller {
       this.enqueue(l.action.key, () => this.applyLaunch(l));
     }
     await this.writeStatuses(p.statuses, now);
+    const phases: Record<string, number> = {};
+    for (const st of p.statuses) phases[st.phase] = (phases[st.phase] ?? 0) + 1;
+    this.o.metrics.setPhases(phases);
     await this.writeController().catch(() => {});
     this.scheduleBackoffWake(now);
     await this.pruneNetworks(desired);
@@ -476,7 +512,9 @@ export class Controller {
     this.log.info({ container: a.container.name, why: a.why }, 'removing container');
     try {
       await this.o.runtime.stopAndRemove(a.container);
+      this.o.metrics.actions.inc({ kind: 'remove', result: 'ok' });
     } catch (e) {
+      this.o.metrics.actions.inc({ kind: 'remove', result: 'error' });
       this.log.error({ container: a.container.name, err: describe(e) }, 'could not remove container');
     }
   }
@@ -547,11 +585,18 @@ export class Controller {
       }
       this.log.info({ instance: a.key, image: d.spec.image, lockers: d.spec.lockers, kind: a.kind }, 'launching');
       await this.o.runtime.ensureNetworks(d.spec.networks, d.realm);
-      const id = await this.o.envDir.with([...env], (file) => this.o.runtime.run(spec, file, secretValues));
+      this.o.scrubber.add(secretValues);
+      let id: string;
+      try {
+        id = await this.o.envDir.with([...env], (file) => this.o.runtime.run(spec, file, secretValues));
+      } finally {
+        this.o.scrubber.remove(secretValues);
+      }
       await this.o.runtime.connect(id, d.spec.networks.slice(1));
       this.lockedReasons.delete(a.key);
       if (old) await this.o.runtime.stopAndRemove({ ...old, name: parked! });
       this.log.info({ instance: a.key, container: canonical, id: id.slice(0, 12) }, 'container started');
+      this.o.metrics.actions.inc({ kind: a.kind, result: 'ok' });
       await this.setStatus(a.key, { phase: 'Running', reason: 'Running', message: `container ${canonical} is running`, containerId: id, lockers: [] });
     } catch (e) {
       const err = describe(e);
@@ -573,6 +618,7 @@ export class Controller {
 
   private async launchFailed(a: Launch['action'], err: string, code: string): Promise<void> {
     const d = a.desired;
+    this.o.metrics.actions.inc({ kind: a.kind, result: 'error' });
     const b = this.backoff.fail(a.key, this.o.clock.now(), 'LaunchFailed', err, d.hash);
     if (d.spec.lockers.length) {
       this.lockedReasons.set(a.key, { reason: 'LaunchFailed', message: `${err}; the token was used up — unlock again to retry`, hash: d.hash });

@@ -56,7 +56,7 @@ t.test('cli', async (t) => {
     for (const ttl of ['0', '3601', 'abc', '1.5', '-1', '']) {
       const r = await cli(w, ['unlock', w.realm, 'keys', `--ttl=${ttl}`], { input: 'x' });
       t.equal(r.code, 1, `--ttl ${ttl}`);
-      t.match(r.stderr, `OZW_TTL_INVALID: --ttl ${ttl}: give whole seconds from 1 to 3600`);
+      t.match(r.stderr, `OZW_TTL_INVALID: --ttl ${ttl}: give whole seconds from 1 to 3600\n  fix: use --ttl with whole seconds from 1 to 3600 (default 60)\n`);
     }
     const none = await cli(w, ['unlock', w.realm, 'keys']);
     t.equal(none.code, 1);
