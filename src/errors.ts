@@ -17,6 +17,10 @@ export const ERROR_CODES = {
   OZW_DOCKER_UNAVAILABLE: 'The Docker engine could not be reached (check DOCKER_HOST).',
   OZW_LAUNCH_FAILED: '`docker run` failed for an instance; the message carries the engine\'s reason.',
   OZW_ENVFILE_FAILED: 'The private env-file could not be written safely (directory not private, file exists, disk error).',
+  OZW_CONFLICT: 'The dynamic set changed since it was read (generation mismatch, or concurrent writers).',
+  OZW_UNAUTHORIZED: 'The HTTP API needs `Authorization: Bearer <OZWALD_SYSTEM_KEY>`.',
+  OZW_BAD_REQUEST: 'An HTTP request body failed validation; the response names each field path.',
+  OZW_NOT_FOUND: 'No such HTTP route.',
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_CODES;
@@ -39,6 +43,10 @@ export const FIXES: Record<ErrorCode, string> = {
   OZW_DOCKER_UNAVAILABLE: 'start the engine (make setup does) and export DOCKER_HOST',
   OZW_LAUNCH_FAILED: 'fix the image or command in the manifests; the controller retries with back-off',
   OZW_ENVFILE_FAILED: 'make the runtime directory (OZWALD_RUNTIME_DIR) private to this user, or free disk space',
+  OZW_CONFLICT: 'read the dynamic set again (`ozwald services list`) and repeat the update',
+  OZW_UNAUTHORIZED: 'send the header Authorization: Bearer $OZWALD_SYSTEM_KEY',
+  OZW_BAD_REQUEST: 'fix the fields named in `issues` and send the request again',
+  OZW_NOT_FOUND: 'see /openapi.json for the routes',
 };
 
 export class OzwError extends Error {

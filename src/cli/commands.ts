@@ -11,11 +11,13 @@ import { Metrics, serveMetrics } from '../controller/metrics.js';
 import { Runtime } from '../runtime/docker.js';
 import { UNLOCK_TTL_DEFAULT, UNLOCK_TTL_MAX } from '../state/keys.js';
 import type { InstanceStatus } from '../state/status.js';
-import { connectRedis, ensureConnected } from '../state/store.js';
+import { connectRedis, ensureConnected, Store } from '../state/store.js';
+import { buildApi } from '../api/server.js';
 import { defaultRuntimeBase, EnvFileDir } from '../vault/envfile.js';
 import { openStore, runtimeDir, type Globals } from './context.js';
 import { readToken, type TokenOptions } from './token.js';
 import { SECRETS_COMMANDS } from './secrets.js';
+import { SERVICES_COMMANDS } from './services.js';
 import { checkName, need, out, parseTtl, TOKEN_OPTIONS, GLOBAL_HELP, type Command } from './shared.js';
 
 const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'];
@@ -223,6 +225,44 @@ example: ozwald plan --manifests ./manifests`,
   },
 
   ...SECRETS_COMMANDS,
+  ...SERVICES_COMMANDS,
+
+  api: {
+    summary: 'serve the HTTP provisioner API (default 127.0.0.1:8000)',
+    help: `ozwald api [--listen HOST:PORT]
+
+Serves the provisioner API (the Python Ozwald's paths and bodies) until
+SIGINT/SIGTERM. Every route but /health needs Authorization: Bearer
+$OZWALD_SYSTEM_KEY; without OZWALD_SYSTEM_KEY it refuses to start.
+/openapi.json describes the routes.
+
+example: ozwald api --listen 127.0.0.1:8000   (with OZWALD_SYSTEM_KEY in the environment)
+${GLOBAL_HELP}`,
+    options: { listen: { type: 'string' }, 'log-level': { type: 'string' }, 'log-format': { type: 'string' } },
+    async run(g, v) {
+      const listen = (v.listen as string | undefined) ?? '127.0.0.1:8000';
+      const m = /^(\[[^\]]+\]|[^:]+):(\d{1,5})$/.exec(listen);
+      if (!m || Number(m[2]) > 65535) throw new OzwError('OZW_USAGE', `--listen ${listen}: expected HOST:PORT, e.g. 127.0.0.1:8000`);
+      const systemKey = process.env.OZWALD_SYSTEM_KEY ?? '';
+      if (!systemKey) throw new OzwError('OZW_USAGE', 'OZWALD_SYSTEM_KEY is not set: the API will not start without the bearer key its clients must send');
+      const format = v['log-format'] as string | undefined;
+      if (format !== undefined && format !== 'json' && format !== 'pretty') throw new OzwError('OZW_USAGE', `--log-format ${format}: use json or pretty`);
+      const scrubber = new SecretScrubber();
+      scrubber.add([systemKey]);
+      const logger = createLogger({ level: (v['log-level'] as string | undefined) ?? process.env.OZWALD_LOG_LEVEL ?? 'info', scrubber, ...(format ? { format } : {}) });
+      const redis = connectRedis(g.redis, { forever: true, failFast: true });
+      await ensureConnected(redis, g.redis);
+      const api = await buildApi({ store: new Store(redis, g.provisioner), manifests: g.manifests, systemKey, logger });
+      await api.listen(m[1]!.replace(/^\[|\]$/g, ''), Number(m[2]));
+      await new Promise<void>((resolve) => {
+        process.once('SIGINT', () => resolve());
+        process.once('SIGTERM', () => resolve());
+      });
+      await api.close();
+      redis.disconnect();
+      return 0;
+    },
+  },
 
   unlock: {
     summary: 'deliver a token for a locker (short-lived unlock key)',

@@ -28,7 +28,12 @@ const TAKE_ALL_OLD = takeAll(`out[2 * i] = redis.call('GET', k); redis.call('DEL
 
 export interface TakenToken { token: string; expiresAt: number | null }
 
-export function connectRedis(url: string, opts: { forever?: boolean } = {}): Redis {
+/**
+ * forever: reconnect without end (the controller rides out restarts).
+ * failFast with forever: reconnect, but a command fails at once while Redis
+ * is away instead of waiting in a queue (the API answers 503).
+ */
+export function connectRedis(url: string, opts: { forever?: boolean; failFast?: boolean } = {}): Redis {
   let parsed: URL | undefined;
   try {
     parsed = new URL(url);
@@ -42,7 +47,8 @@ export function connectRedis(url: string, opts: { forever?: boolean } = {}): Red
     lazyConnect: true,
     enableReadyCheck: true,
     // The controller rides out Redis restarts; a CLI command fails fast.
-    maxRetriesPerRequest: opts.forever ? null : 1,
+    maxRetriesPerRequest: opts.forever && !opts.failFast ? null : 1,
+    ...(opts.failFast ? { enableOfflineQueue: false } : {}),
     retryStrategy: opts.forever ? (n) => Math.min(200 * 2 ** Math.min(n, 6), 5000) : () => null,
     connectTimeout: 3000,
     // A command whose reply was lost is never sent again: a resent GETDEL of
@@ -218,12 +224,44 @@ export class Store {
   }
 
   // --- dynamic desired set ---
-  async readDesired(): Promise<{ generation: number; services: DynamicEntry[] }> {
+  async readDesired(): Promise<DesiredSet> {
     const v = await this.redis.get(this.k.desired);
     if (!v) return { generation: 0, services: [] };
-    return JSON.parse(v) as { generation: number; services: DynamicEntry[] };
+    return JSON.parse(v) as DesiredSet;
+  }
+
+  /**
+   * Replaces the dynamic set atomically (WATCH/MULTI) and bumps its
+   * generation. With `expect`, fails with a conflict unless the stored
+   * generation is that one (compare-and-set); without, a concurrent write is
+   * retried on the new generation, so no write is lost or half-applied.
+   */
+  async replaceDesired(services: DynamicEntry[], expect?: number): Promise<DesiredSet> {
+    for (let attempt = 0; attempt < 10; attempt++) {
+      // WATCH holds per connection: a connection of its own, so concurrent
+      // updates in one process cannot share (and clear) each other's watch.
+      const conn = this.redis.duplicate();
+      conn.on('error', () => {});
+      try {
+        if (conn.status === 'wait') await conn.connect();
+        await conn.watch(this.k.desired);
+        const raw = await conn.get(this.k.desired);
+        const current = raw ? (JSON.parse(raw) as DesiredSet) : { generation: 0, services: [] };
+        if (expect !== undefined && current.generation !== expect) {
+          throw new OzwError('OZW_CONFLICT', `the dynamic set is at generation ${current.generation}, not ${expect}; read it again and retry`);
+        }
+        const next: DesiredSet = { generation: current.generation + 1, services };
+        const done = await conn.multi().set(this.k.desired, JSON.stringify(next)).publish(this.k.wake, 'desired').exec();
+        if (done !== null) return next;
+      } finally {
+        conn.disconnect();
+      }
+    }
+    throw new OzwError('OZW_CONFLICT', 'the dynamic set kept changing under this update; try again');
   }
 }
+
+export interface DesiredSet { generation: number; services: DynamicEntry[] }
 
 /** A short, stable fingerprint of a sealed blob: changes whenever the locker is sealed again. */
 export function blobVersion(blob: string): string {

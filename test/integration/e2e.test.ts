@@ -80,7 +80,8 @@ t.test('the foundation, end to end', async (t) => {
     t.ok(c, 'docker shows ozsvc--<realm>--web');
     t.equal(c!.State, 'running');
     t.equal(c!.Id, web.containerId);
-    const ours = (labels: Record<string, string>) => Object.fromEntries(Object.entries(labels).filter(([k]) => k.startsWith('ozwald.')));
+    const ours = (labels: Record<string, string>) => Object.fromEntries(Object.entries(labels).filter(([k]) => k.startsWith('ozwald.') && k !== 'ozwald.spec-digest'));
+    t.equal(JSON.parse(c!.Labels['ozwald.spec-digest']!).image, IMAGE, 'a per-field digest of the spec rides along');
     t.same(ours(c!.Labels), {
       'ozwald.managed': 'true', 'ozwald.provisioner': w.provisioner, 'ozwald.realm': w.realm, 'ozwald.instance': 'web',
       'ozwald.service': 'web', 'ozwald.variety': '', 'ozwald.profile': '', 'ozwald.spec-hash': web.specHash,
