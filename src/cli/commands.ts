@@ -3,14 +3,14 @@ import { manifestJsonSchema } from '../config/schema.js';
 import { digestDiff, specDigest } from '../config/resolve.js';
 import { formatProblem } from '../config/yaml.js';
 import { Controller } from '../controller/controller.js';
-import { desiredSet, envCollisions } from '../controller/desired.js';
+import { desiredSet, envCollisions, serviceDependencies } from '../controller/desired.js';
 import { plan } from '../controller/planner.js';
 import { OzwError } from '../errors.js';
 import { createLogger, SecretScrubber } from '../log.js';
 import { Metrics, serveMetrics } from '../controller/metrics.js';
 import { Runtime } from '../runtime/docker.js';
 import { UNLOCK_TTL_DEFAULT, UNLOCK_TTL_MAX } from '../state/keys.js';
-import type { InstanceStatus } from '../state/status.js';
+import type { ControllerStatus, InstanceStatus } from '../state/status.js';
 import { connectRedis, ensureConnected, Store } from '../state/store.js';
 import { buildApi } from '../api/server.js';
 import { defaultRuntimeBase, EnvFileDir } from '../vault/envfile.js';
@@ -19,6 +19,52 @@ import { readToken, type TokenOptions } from './token.js';
 import { SECRETS_COMMANDS } from './secrets.js';
 import { SERVICES_COMMANDS } from './services.js';
 import { checkName, need, out, parseTtl, TOKEN_OPTIONS, GLOBAL_HELP, type Command } from './shared.js';
+
+function renderStatus(say: (s: string) => void, g: Globals, instances: InstanceStatus[], controller: ControllerStatus | null): void {
+  if (!controller) say(`no controller has reported for provisioner "${g.provisioner}" yet (is \`ozwald run\` running?)`);
+  else {
+    const age = Date.now() - Date.parse(controller.heartbeat);
+    const limit = Math.max(3 * (controller.resyncMs ?? 10_000), 30_000);
+    if (controller.stopped) say(`controller: stopped at ${controller.heartbeat}; the phases below are as it last saw them`);
+    else if (age > limit) say(`controller: no heartbeat for ${Math.round(age / 1000)}s (is \`ozwald run\` running?); the phases below may be stale`);
+    else if (controller.holder) say(`controller: ${controller.holder}`);
+  }
+  if (controller && !controller.manifests.ok) {
+    say(`manifests: ERROR (acting on the last good set, loaded ${controller.manifests.loadedAt ?? 'never'})`);
+    for (const e of controller.manifests.errors) say(`  ${e}`);
+  }
+  if (controller && !controller.docker.ok) say(`docker: unreachable: ${controller.docker.error ?? ''}`);
+  if (instances.length) say(statusTable(instances));
+  else if (controller) say('no desired instances');
+}
+
+/** Redraws `status` when anything in it changes (polled every 500 ms; cheap: one HGETALL, one GET). */
+async function watchStatus(g: Globals): Promise<number> {
+  let last = '';
+  let stop = false;
+  process.once('SIGINT', () => (stop = true));
+  process.once('SIGTERM', () => (stop = true));
+  const tty = process.stdout.isTTY;
+  while (!stop) {
+    const lines: string[] = [];
+    const capture = (s: string) => lines.push(s);
+    const { store, close } = await openStore(g);
+    try {
+      const [instances, controller] = await Promise.all([store.readStatuses(), store.readController()]);
+      renderStatus(capture, g, instances, controller);
+    } finally {
+      close();
+    }
+    const frame = lines.join('\n');
+    if (frame !== last) {
+      if (tty) process.stdout.write('\x1b[2J\x1b[H');
+      out(`${new Date().toISOString()}  provisioner ${g.provisioner}\n${frame}${tty ? '' : '\n---'}`);
+      last = frame;
+    }
+    await new Promise((r) => setTimeout(r, 500));
+  }
+  return 0;
+}
 
 const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'];
 
@@ -170,7 +216,7 @@ example: ozwald plan --manifests ./manifests`,
         const { desired, invalid } = desiredSet(model, (await store.readDesired()).services);
         const pairs = desired.flatMap((d) => d.spec.lockers.map((locker) => ({ realm: d.realm, locker })));
         const presence = await store.lockerPresence(pairs);
-        const p = plan({ provisioner: g.provisioner, desired, invalid, observed, unlockKeys: presence.unlock, vaultKeys: presence.vault, vaultVersions: presence.versions, legacyLockers: presence.legacy, inFlight: new Set(), backoff: new Map(), now: Date.now() });
+        const p = plan({ provisioner: g.provisioner, desired, invalid, observed, unlockKeys: presence.unlock, vaultKeys: presence.vault, vaultVersions: presence.versions, legacyLockers: presence.legacy, serviceDeps: serviceDependencies(model), inFlight: new Set(), backoff: new Map(), now: Date.now() });
         const lines = p.actions.map((a) =>
           a.kind === 'remove' ? `- remove  ${a.container.name} (${a.why})`
             : a.kind === 'create' ? `+ create  ${a.key} image=${a.desired.spec.image}${a.lockers.length ? ` lockers=${a.lockers.join(',')}` : ''}`
@@ -193,9 +239,10 @@ example: ozwald plan --manifests ./manifests`,
 
   status: {
     summary: 'every desired instance with its phase (--json too)',
-    help: 'ozwald status [--json]\n\nShows the status the controller last recorded for each desired instance.\n\nexample: ozwald status --json',
-    options: { json: { type: 'boolean' } },
+    help: 'ozwald status [--json] [--watch]\n\nShows the status the controller last recorded for each desired instance.\nWith --watch, redraws whenever it changes, until Ctrl-C.\n\nexample: ozwald status --watch',
+    options: { json: { type: 'boolean' }, watch: { type: 'boolean' } },
     async run(g, v) {
+      if (v.watch && !v.json) return watchStatus(g);
       const { store, close } = await openStore(g);
       try {
         const [instances, controller] = await Promise.all([store.readStatuses(), store.readController()]);
@@ -203,20 +250,7 @@ example: ozwald plan --manifests ./manifests`,
           out(JSON.stringify({ provisioner: g.provisioner, controller, instances }, null, 2));
           return 0;
         }
-        if (!controller) out(`no controller has reported for provisioner "${g.provisioner}" yet (is \`ozwald run\` running?)`);
-        else {
-          const age = Date.now() - Date.parse(controller.heartbeat);
-          const limit = Math.max(3 * (controller.resyncMs ?? 10_000), 30_000);
-          if (controller.stopped) out(`controller: stopped at ${controller.heartbeat}; the phases below are as it last saw them`);
-          else if (age > limit) out(`controller: no heartbeat for ${Math.round(age / 1000)}s (is \`ozwald run\` running?); the phases below may be stale`);
-        }
-        if (controller && !controller.manifests.ok) {
-          out(`manifests: ERROR (acting on the last good set, loaded ${controller.manifests.loadedAt ?? 'never'})`);
-          for (const e of controller.manifests.errors) out(`  ${e}`);
-        }
-        if (controller && !controller.docker.ok) out(`docker: unreachable: ${controller.docker.error ?? ''}`);
-        if (instances.length) out(statusTable(instances));
-        else if (controller) out('no desired instances');
+        renderStatus(out, g, instances, controller);
         return 0;
       } finally {
         close();
@@ -226,6 +260,43 @@ example: ozwald plan --manifests ./manifests`,
 
   ...SECRETS_COMMANDS,
   ...SERVICES_COMMANDS,
+
+  down: {
+    summary: 'stop and remove everything this provisioner runs',
+    help: `ozwald down [--yes]
+
+Stops and removes every container and network labelled with this
+provisioner, and clears its status records. Refuses while an \`ozwald run\`
+for this provisioner is active (it would start them again): stop it first.
+Sealed lockers and the dynamic set stay. Without --yes, only lists what it would remove.
+
+example: ozwald --provisioner local down --yes`,
+    options: { yes: { type: 'boolean' } },
+    async run(g, v) {
+      const { store, redis, close } = await openStore(g);
+      try {
+        const holder = await redis.get(store.k.lease);
+        if (holder) throw new OzwError('OZW_CONFLICT', `a controller is running provisioner "${g.provisioner}" (${holder}); stop it first, or it would start everything again`);
+        const runtime = new Runtime(g.provisioner);
+        await runtime.ping();
+        const containers = await runtime.list();
+        if (!v.yes) {
+          for (const c of containers) out(`would remove ${c.name} (${c.state})`);
+          out(containers.length ? 'run again with --yes to remove them' : 'nothing to remove');
+          return 0;
+        }
+        for (const c of containers) {
+          await runtime.stopAndRemove(c);
+          out(`removed ${c.name}`);
+        }
+        for (const n of await runtime.pruneNetworks(new Set())) out(`removed network ${n}`);
+        await redis.del(store.k.status, store.k.controller);
+        return 0;
+      } finally {
+        close();
+      }
+    },
+  },
 
   api: {
     summary: 'serve the HTTP provisioner API (default 127.0.0.1:8000)',

@@ -193,6 +193,37 @@ export function buildModel(sources: Source[]): { model?: Model; problems: Proble
   return problems.length ? { problems: sortProblems(problems) } : { model, problems };
 }
 
+/** A depends-on cycle (over every part of every service) is an error naming the cycle. */
+function dependencyCycles(realm: RealmModel): Problem[] {
+  const edges = new Map<string, Set<string>>();
+  for (const svc of realm.services.values()) {
+    const deps = new Set<string>();
+    for (const { part } of svc.parts) for (const d of part['depends-on'] ?? part.depends_on ?? []) if (realm.services.has(d)) deps.add(d);
+    edges.set(svc.def.name, deps);
+  }
+  const out: Problem[] = [];
+  const state = new Map<string, 'open' | 'done'>();
+  const reported = new Set<string>();
+  const visit = (n: string, stack: string[]): void => {
+    if (state.get(n) === 'done') return;
+    if (state.get(n) === 'open') {
+      const cycle = [...stack.slice(stack.indexOf(n)), n];
+      const id = [...cycle.slice(0, -1)].sort().join(',');
+      if (!reported.has(id)) {
+        reported.add(id);
+        const svc = realm.services.get(n)!;
+        out.push({ ...svc.origin, path: `realms.${realm.name}.service-definitions.${n}.depends-on`, message: `depends-on cycle: ${cycle.join(' → ')}` });
+      }
+      return;
+    }
+    state.set(n, 'open');
+    for (const d of edges.get(n) ?? []) visit(d, [...stack, n]);
+    state.set(n, 'done');
+  };
+  for (const n of [...edges.keys()].sort()) visit(n, []);
+  return out;
+}
+
 export type VolumeEntry = NonNullable<OverrideT['volumes']>[number];
 
 /**
@@ -276,6 +307,13 @@ function crossCheck(model: Model): Problem[] {
           const r = resolveVolume(model, realm, v);
           if ('error' in r) problem([...path, 'volumes', i], r.error);
         });
+        const depsField = part['depends-on'] ? 'depends-on' : 'depends_on';
+        (part['depends-on'] ?? part.depends_on ?? []).forEach((dep, i) => {
+          if (!realm.services.has(dep)) {
+            const hint = didYouMean(dep, realm.services.keys());
+            problem([...path, depsField, i], `depends on service "${dep}", which realm "${realm.name}" does not define (services: ${listOf(realm.services.keys())})${hint ? `; did you mean "${hint}"?` : ''}`);
+          }
+        });
         (part.lockers ?? []).forEach((l, i) => {
           if (!realm.lockers.has(l)) {
             const hint = didYouMean(l, realm.lockers.keys());
@@ -284,6 +322,7 @@ function crossCheck(model: Model): Problem[] {
         });
       }
     }
+    out.push(...dependencyCycles(realm));
     for (const ps of realm.persistent.values()) {
       const problem = (field: string, message: string) => out.push({ ...ps.pos([...ps.path, field]), path: pathText([...ps.path, field]), message });
       const svc = realm.services.get(ps.service);

@@ -38,6 +38,13 @@ export interface ResolvedInstance extends InstanceRequest {
   type: string;
   spec: ContainerSpec;
   hash: string;
+  /** Services (same realm) whose instances must be Running before this one starts. Not in the hash: order only. */
+  dependsOn: string[];
+}
+
+/** depends-on / depends_on of one part (both spellings accepted). */
+export function partDeps(part: OverrideT): string[] | undefined {
+  return part['depends-on'] ?? part.depends_on;
 }
 
 export const instanceKey = (realm: string, name: string) => `${realm}/${name}`;
@@ -86,7 +93,7 @@ export function resolveService(model: Model, realm: RealmModel, svc: ServiceMode
   };
 }
 
-export function specHash(r: Omit<ResolvedInstance, 'hash' | 'key' | 'source'>): string {
+export function specHash(r: Omit<ResolvedInstance, 'hash' | 'key' | 'source' | 'dependsOn'>): string {
   // Locker names are in the spec; secret values never are.
   const canonical = JSON.stringify([
     1, r.realm, r.name, r.service, r.variety, r.profile, r.spec.image, r.spec.command, r.spec.entrypoint,
@@ -112,7 +119,10 @@ export function resolveInstance(model: Model, req: InstanceRequest): ResolvedIns
     throw new OzwError('OZW_UNKNOWN_REFERENCE', `service "${req.service}" has no image for ${req.realm}:${req.name} (set image on the service, its variety or its profile)`);
   }
   const partial = { ...req, type, spec };
-  return { ...partial, key: instanceKey(req.realm, req.name), hash: specHash(partial) };
+  const vr = req.variety === null ? {} : svc.varieties.get(req.variety) ?? {};
+  const pr = req.profile === null ? {} : svc.profiles.get(req.profile) ?? {};
+  const dependsOn = partDeps(pr) ?? partDeps(vr) ?? partDeps(svc.def) ?? [];
+  return { ...partial, key: instanceKey(req.realm, req.name), hash: specHash(partial), dependsOn };
 }
 
 /** The instances the manifests ask for: every realm's persistent services. */

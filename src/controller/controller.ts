@@ -22,7 +22,7 @@ import { EnvFileDir, renderEnvFile } from '../vault/envfile.js';
 import { open as openLocker } from '../vault/envelope.js';
 import { Backoff } from './backoff.js';
 import { plan, secretsVersion, type Action, type PlannedStatus } from './planner.js';
-import { desiredSet } from './desired.js';
+import { desiredSet, serviceDependencies } from './desired.js';
 import { specDigest, type ResolvedInstance } from '../config/resolve.js';
 
 export interface ControllerOptions {
@@ -246,7 +246,12 @@ export class Controller {
     while (!this.stopped) {
       try {
         await this.o.runtime.events((ev) => {
-          if (['die', 'destroy', 'stop', 'oom', 'kill'].includes(ev.action)) this.trigger(`docker ${ev.action}`);
+          if (['die', 'destroy', 'stop', 'oom', 'kill'].includes(ev.action)) {
+            this.trigger(`docker ${ev.action}`);
+            // The engine may report 'die' a moment before a list shows the
+            // container as exited: look again shortly after.
+            this.o.clock.setTimeout(() => this.trigger(`docker ${ev.action} (settled)`), 300);
+          }
         }, this.abort.signal);
         delay = 500;
       } catch (e) {
@@ -354,9 +359,11 @@ export class Controller {
     }
     const p = plan({
       provisioner: this.o.provisioner, desired, invalid, observed, unlockKeys: presence.unlock, vaultKeys: presence.vault,
-      vaultVersions: presence.versions, legacyLockers: presence.legacy, inFlight: this.inFlight, backoff: bo, lockedReasons: this.lockedReasons, now,
+      vaultVersions: presence.versions, legacyLockers: presence.legacy, serviceDeps: serviceDependencies(model),
+      wasRunning: new Set([...this.lastStatus].filter(([, st]) => st.phase === 'Running').map(([k]) => k)), inFlight: this.inFlight, backoff: bo, lockedReasons: this.lockedReasons, now,
     });
     for (const s of p.statuses) if (s.phase === 'Running') this.backoff.healthy(`${s.realm}/${s.instance}`, now);
+    this.log.debug({ actions: p.actions.map((a) => `${a.kind} ${a.key}`), inFlight: [...this.inFlight] }, 'planned');
 
     // Secret-bearing launches: take every needed token in one atomic step per
     // realm, open each locker once, and share the plaintext within this pass.
@@ -524,7 +531,11 @@ export class Controller {
     const now = this.o.clock.now();
     if (a.kind === 'replace' && a.why === 'not-running') {
       // A container of ours that stopped on its own: that is a failure for back-off.
-      this.backoff.fail(a.key, now, 'CrashLoop', `container ${a.old.name} exited (${a.old.status})`, d.hash);
+      const info = await this.o.runtime.crashInfo(a.old).catch(() => ({ exitCode: null, oom: false, tail: [] as string[] }));
+      const why = info.oom ? 'was killed for running out of memory' : `exited with code ${info.exitCode ?? '?'}`;
+      const tail = info.tail.length ? `; last output: ${info.tail.join(' | ')}` : '';
+      this.backoff.fail(a.key, now, 'CrashLoop', `container ${a.old.name} ${why}${tail}`, d.hash);
+      this.log.warn({ instance: a.key, exitCode: info.exitCode, oom: info.oom }, 'container stopped on its own; recreating');
     }
     // Environment: lockers in listed order (later wins), then the explicit
     // environment over all of them, as compose and Kubernetes envFrom do.
@@ -616,15 +627,21 @@ export class Controller {
     }
   }
 
-  private async launchFailed(a: Launch['action'], err: string, code: string): Promise<void> {
+  private async launchFailed(a: Launch['action'], errText: string, code: string): Promise<void> {
     const d = a.desired;
     this.o.metrics.actions.inc({ kind: a.kind, result: 'error' });
-    const b = this.backoff.fail(a.key, this.o.clock.now(), 'LaunchFailed', err, d.hash);
+    // A container that is not ours holds the name: say so; never touch it.
+    const conflict = /is already in use by container/.test(errText);
+    const err = conflict
+      ? `a container named ${containerName(d.realm, d.name)} exists that ozwald does not manage (no ozwald labels for provisioner ${this.o.provisioner}); remove or rename it`
+      : errText;
+    const reason = conflict ? 'NameConflict' : 'LaunchFailed';
+    const b = this.backoff.fail(a.key, this.o.clock.now(), reason, err, d.hash);
     if (d.spec.lockers.length) {
       this.lockedReasons.set(a.key, { reason: 'LaunchFailed', message: `${err}; the token was used up — unlock again to retry`, hash: d.hash });
     }
     this.log.error({ code, instance: a.key, err, retryAt: new Date(b.until).toISOString() }, 'launch failed');
-    await this.setStatus(a.key, { phase: 'BackOff', reason: 'LaunchFailed', message: `${err}; next try at ${new Date(b.until).toISOString()}` });
+    await this.setStatus(a.key, { phase: 'BackOff', reason, message: `${err}; next try at ${new Date(b.until).toISOString()}` });
   }
 
   private async removeFailedLaunch(name: string, hash: string): Promise<void> {

@@ -1,7 +1,7 @@
 // The desired set: the manifests' persistent services plus the dynamic set
 // from Redis, resolved. Pure.
 import type { Model } from '../config/model.js';
-import { instanceKey, manifestRequests, resolveInstance, type InstanceRequest, type ResolvedInstance } from '../config/resolve.js';
+import { instanceKey, manifestRequests, partDeps, resolveInstance, type InstanceRequest, type ResolvedInstance } from '../config/resolve.js';
 import { describe } from '../errors.js';
 import type { DynamicEntry } from '../state/store.js';
 import type { PlanInput } from './planner.js';
@@ -45,6 +45,19 @@ export function envCollisions(d: ResolvedInstance, keyNames: ReadonlyMap<string,
   for (const [k] of d.spec.environment) {
     const prev = from.get(k);
     if (prev) out.push(`${d.key}: environment ${k} overrides the key of the same name in locker ${prev}`);
+  }
+  return out;
+}
+
+/** "realm/service" → the services its parts depend on (any variety or profile). */
+export function serviceDependencies(model: Model): Map<string, string[]> {
+  const out = new Map<string, string[]>();
+  for (const realm of model.realms.values()) {
+    for (const svc of realm.services.values()) {
+      const deps = new Set<string>();
+      for (const { part } of svc.parts) for (const d of partDeps(part) ?? []) deps.add(d);
+      out.set(`${realm.name}/${svc.def.name}`, [...deps]);
+    }
   }
   return out;
 }

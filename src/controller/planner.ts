@@ -31,6 +31,10 @@ export interface PlanInput {
   /** Lockers whose last token was wrong, per instance key, kept so status can say why it is still Locked. */
   lockedReasons?: ReadonlyMap<string, { reason: string; message: string }>;
   now: number;
+  /** "realm/service" → services it depends on, from the manifests: dependents stop before what they depend on. */
+  serviceDeps?: ReadonlyMap<string, string[]>;
+  /** Instances whose last recorded phase was Running (to explain a locker service that lost its container). */
+  wasRunning?: ReadonlySet<string>;
 }
 
 export type PlannedStatus = Omit<InstanceStatus, 'since'>;
@@ -64,6 +68,12 @@ export function plan(input: PlanInput): Plan {
     else byKey.set(k, [c]);
   }
   const desiredKeys = new Set<string>();
+  // Instances up and current: what a dependent may start after.
+  const upToDate = new Set<string>();
+  for (const d of input.desired) {
+    const c = (byKey.get(d.key) ?? []).find((x) => x.running && x.specHash === d.hash);
+    if (c) upToDate.add(d.key);
+  }
 
   for (const d of input.desired) {
     desiredKeys.add(d.key);
@@ -89,8 +99,8 @@ export function plan(input: PlanInput): Plan {
       status('Pending', 'NotAContainer', `service type "${d.type}" is not run by this provisioner`);
       continue;
     }
-    const upToDate = current !== undefined && current.specHash === d.hash;
-    if (upToDate && current.running) {
+    const isCurrent = current !== undefined && current.specHash === d.hash;
+    if (isCurrent && current.running) {
       const want = secretsVersion(d.realm, d.spec.lockers, input.vaultVersions);
       if (want && current.secrets !== undefined && current.secrets !== want) {
         // Sealed again since this container started: refresh on the next unlock.
@@ -109,6 +119,17 @@ export function plan(input: PlanInput): Plan {
       status('Running', 'Running', `container ${current.name} is running${note}`);
       continue;
     }
+    // depends-on: start only after every instance of each service it needs runs.
+    const waitingFor: string[] = [];
+    for (const dep of d.dependsOn ?? []) {
+      const providers = input.desired.filter((x) => x.realm === d.realm && x.service === dep);
+      if (providers.length === 0) waitingFor.push(`service ${dep} (no instance of it is desired in realm ${d.realm})`);
+      for (const p of providers) if (!upToDate.has(p.key)) waitingFor.push(p.key);
+    }
+    if (waitingFor.length) {
+      status('Pending', 'WaitingForDependency', `waiting for ${waitingFor.join(', ')} to be Running${current?.running ? ' (the running container keeps its previous spec until then)' : ''}`);
+      continue;
+    }
     const bo = input.backoff.get(d.key);
     if (bo && input.now < bo.until && (bo.specHash === undefined || bo.specHash === d.hash)) {
       status('BackOff', bo.reason, `${bo.message}; next try at ${new Date(bo.until).toISOString()}`);
@@ -123,15 +144,18 @@ export function plan(input: PlanInput): Plan {
     const waiting = d.spec.lockers.filter((l) => !input.unlockKeys.has(`${d.realm}:${l}`));
     if (waiting.length) {
       const prior = input.lockedReasons?.get(d.key);
+      const lost = !current?.running && input.wasRunning?.has(d.key)
+        ? `its container ${current ? `is ${current.state}` : 'was removed'} and tokens are used up at start; `
+        : '';
       if (prior) status('Locked', prior.reason, `${prior.message}${keep}`, waiting);
-      else status('Locked', 'WaitingForUnlock', `waiting for \`ozwald unlock\` of ${waiting.map((l) => `${d.realm}:${l}`).join(', ')}${keep}`, waiting);
+      else status('Locked', 'WaitingForUnlock', `${lost}waiting for \`ozwald unlock\` of ${waiting.map((l) => `${d.realm}:${l}`).join(', ')}${keep}`, waiting);
       continue;
     }
     if (current === undefined) {
       actions.push({ kind: 'create', key: d.key, desired: d, lockers: d.spec.lockers });
       status('Pending', 'Creating', 'the container will be created');
     } else {
-      const why = upToDate ? 'not-running' : 'spec-changed';
+      const why = isCurrent ? 'not-running' : 'spec-changed';
       actions.push({ kind: 'replace', key: d.key, desired: d, old: current, lockers: d.spec.lockers, why });
       status('Pending', why === 'spec-changed' ? 'SpecChanged' : 'NotRunning',
         why === 'spec-changed' ? 'the spec changed; the container will be replaced' : `container ${current.name} is ${current.state}; it will be recreated`);
@@ -147,9 +171,18 @@ export function plan(input: PlanInput): Plan {
     });
   }
 
+  // Removals: a container whose service another container being removed
+  // depends on waits for that one to go first ("stop before it").
+  const removing: ObservedContainer[] = [];
   for (const [k, list] of byKey) {
     if (desiredKeys.has(k) || input.inFlight.has(k)) continue;
-    for (const c of list) actions.push({ kind: 'remove', key: k, container: c, why: 'not-desired' });
+    removing.push(...list);
+  }
+  for (const c of removing) {
+    const neededBy = removing.filter((o) => o !== c && o.realm === c.realm && c.service !== undefined &&
+      (input.serviceDeps?.get(`${o.realm}/${o.service}`) ?? []).includes(c.service));
+    if (neededBy.length) continue;
+    actions.push({ kind: 'remove', key: `${c.realm}/${c.instance}`, container: c, why: 'not-desired' });
   }
   return { actions, statuses };
 }

@@ -10,6 +10,8 @@ export interface ObservedContainer {
   name: string;
   realm: string;
   instance: string;
+  /** Label ozwald.service. */
+  service?: string;
   provisioner: string;
   specHash: string;
   /** Label ozwald.secrets: which sealed version of each locker it was started with. */
@@ -89,6 +91,7 @@ export class Runtime {
       name: (c.Names[0] ?? '').replace(/^\//, ''),
       realm: c.Labels[LABEL.realm] ?? '',
       instance: c.Labels[LABEL.instance] ?? '',
+      service: c.Labels[LABEL.service],
       provisioner: c.Labels[LABEL.provisioner] ?? '',
       specHash: c.Labels[LABEL.specHash] ?? '',
       secrets: c.Labels[LABEL.secrets],
@@ -137,6 +140,21 @@ export class Runtime {
         reject(new OzwError('OZW_LAUNCH_FAILED', `image ${image} is not here and could not be pulled: ${why}`));
       });
     });
+  }
+
+  /** Why a container of ours stopped: exit code and the last lines it printed (masked). */
+  async crashInfo(c: ObservedContainer, lines = 5): Promise<{ exitCode: number | null; oom: boolean; tail: string[] }> {
+    this.guard(c);
+    const ct = this.docker.getContainer(c.id);
+    const info = await ct.inspect().catch(() => null);
+    let tail: string[] = [];
+    try {
+      const raw = (await ct.logs({ stdout: true, stderr: true, tail: lines, follow: false })) as unknown as Buffer;
+      tail = demux(Buffer.isBuffer(raw) ? raw : Buffer.from(String(raw))).split('\n').filter((l) => l.trim()).slice(-lines).map(maskLine);
+    } catch {
+      /* no logs is no reason to fail */
+    }
+    return { exitCode: info?.State?.ExitCode ?? null, oom: !!info?.State?.OOMKilled, tail };
   }
 
   /** Creates the realm networks a launch needs (labelled as ours); existing ones are used as they are. */
@@ -244,6 +262,30 @@ export class Runtime {
       stream.on('error', () => resolve());
     });
   }
+}
+
+/** Docker's multiplexed log stream (8-byte frame headers) → text. */
+function demux(buf: Buffer): string {
+  let out = '';
+  let i = 0;
+  while (i + 8 <= buf.length && (buf[i] === 1 || buf[i] === 2 || buf[i] === 0) && buf[i + 1] === 0) {
+    const len = buf.readUInt32BE(i + 4);
+    out += buf.subarray(i + 8, i + 8 + len).toString('utf8');
+    i += 8 + len;
+  }
+  return i === 0 ? buf.toString('utf8') : out;
+}
+
+/**
+ * A log line as status may show it: short, and with anything that looks like
+ * a credential masked (KEY=value pairs, long token-like strings). The
+ * controller does not know a crashed container's secrets, so it masks by shape.
+ */
+export function maskLine(line: string): string {
+  return line
+    .replace(/\b([A-Za-z_][A-Za-z0-9_]*(?:KEY|TOKEN|SECRET|PASSWORD|PASS|PWD|AUTH)[A-Za-z0-9_]*)\s*[=:]\s*\S+/gi, '$1=[masked]')
+    .replace(/[A-Za-z0-9+/_=-]{24,}/g, '[masked]')
+    .slice(0, 200);
 }
 
 // The docker CLI gets only what it needs to find and talk to the engine: none

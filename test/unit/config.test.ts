@@ -238,6 +238,9 @@ realms:
         profiles:
           - name: small
             environment: {MAX_MODEL_LEN: 4096}
+      - name: db
+        type: container
+        image: postgres:16
       - name: fiction-sources
         type: source-files
         environment: {DIRECTORY: sources/}
@@ -416,4 +419,17 @@ t.test('plan names the fields a replacement changes', async (t) => {
   t.same(digestDiff(specDigest(a.spec), specDigest(a.spec)), []);
   t.same(digestDiff(undefined, specDigest(a.spec)), ['(unknown: the container predates spec digests)']);
   t.notMatch(specDigest(a.spec), '4096', 'values are hashed');
+});
+
+t.test('depends-on: known services, no cycles; the instance keeps its list', async (t) => {
+  const svc = (n: string, deps: string) => `      - {name: ${n}, type: container, image: i, depends-on: [${deps}]}\n`;
+  const realm = (body: string) => `realms:\n  r:\n    service-definitions:\n${body}`;
+  const m = modelOf(realm(svc('api', 'db') + '      - {name: db, type: container, image: i}\n'));
+  t.same(resolveInstance(m, req('api')).dependsOn, ['db']);
+  t.same(resolveInstance(m, req('db')).dependsOn, []);
+  t.same(problemsOf({ 'c.yml': realm(svc('a', 'b') + svc('b', 'c') + svc('c', 'a')) }), ['c.yml:4:16: depends-on cycle: a → b → c → a (realms.r.service-definitions.a.depends-on)']);
+  t.same(problemsOf({ 's.yml': realm(svc('a', 'a')) }), ['s.yml:4:16: depends-on cycle: a → a (realms.r.service-definitions.a.depends-on)']);
+  t.same(problemsOf({ 'u.yml': realm('      - {name: a, type: container, image: i, depends_on: [dbb]}\n      - {name: db, type: container, image: i}\n') }), [
+    'u.yml:4:59: depends on service "dbb", which realm "r" does not define (services: a or db); did you mean "db"? (realms.r.service-definitions.0.depends_on.0)',
+  ]);
 });

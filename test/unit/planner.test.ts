@@ -4,14 +4,14 @@ import type { ResolvedInstance } from '../../src/config/resolve.js';
 import type { ObservedContainer } from '../../src/runtime/docker.js';
 
 const P = 'local';
-function inst(name: string, hash: string, lockers: string[] = [], type = 'container'): ResolvedInstance {
+function inst(name: string, hash: string, lockers: string[] = [], type = 'container', dependsOn: string[] = []): ResolvedInstance {
   return {
-    realm: 'r', name, service: name, variety: null, profile: null, source: 'manifest', key: `r/${name}`, type, hash,
+    realm: 'r', name, service: name, variety: null, profile: null, source: 'manifest', key: `r/${name}`, type, hash, dependsOn,
     spec: { image: 'img', command: null, entrypoint: null, environment: [], lockers, volumes: [], networks: [], ports: [] },
   };
 }
 function ctr(instance: string, hash: string, o: Partial<ObservedContainer> = {}): ObservedContainer {
-  return { id: `id-${instance}-${hash}`, name: `ozsvc--r--${instance}`, realm: 'r', instance, provisioner: P, specHash: hash, running: true, state: 'running', status: 'Up', ...o };
+  return { id: `id-${instance}-${hash}`, name: `ozsvc--r--${instance}`, realm: 'r', instance, service: instance, provisioner: P, specHash: hash, running: true, state: 'running', status: 'Up', ...o };
 }
 function run(o: Partial<PlanInput>): Plan {
   return plan({ provisioner: P, desired: [], observed: [], unlockKeys: new Set(), vaultKeys: new Set(), inFlight: new Set(), backoff: new Map(), now: 1000, ...o });
@@ -50,6 +50,13 @@ const table: [string, Partial<PlanInput>, ReturnType<typeof summary>][] = [
   ['back-off over: retried', { desired: [inst('web', 'h1')], backoff: new Map([['r/web', { until: 900, reason: 'LaunchFailed', message: 'boom' }]]) }, { actions: ['create r/web lockers='], phases: ['r/web Pending Creating'] }],
   ['back-off does not hide a running instance', { desired: [inst('web', 'h1')], observed: [ctr('web', 'h1')], backoff: new Map([['r/web', { until: 5000, reason: 'CrashLoop', message: 'x' }]]) }, { actions: [], phases: ['r/web Running Running'] }],
   ['a wrong token keeps its reason while still waiting', { desired: [inst('api', 'h1', ['keys'])], vaultKeys: new Set(['r:keys']), lockedReasons: new Map([['r/api', { reason: 'WrongToken', message: 'the token did not open locker vault:r:keys' }]]) }, { actions: [], phases: ['r/api Locked WrongToken [keys]'] }],
+  ['depends-on: the dependency starts first, the dependent waits', { desired: [inst('api', 'h1', [], 'container', ['db']), inst('db', 'h1')] }, { actions: ['create r/db lockers='], phases: ['r/api Pending WaitingForDependency', 'r/db Pending Creating'] }],
+  ['depends-on: once the dependency runs, the dependent starts', { desired: [inst('api', 'h1', [], 'container', ['db']), inst('db', 'h1')], observed: [ctr('db', 'h1')] }, { actions: ['create r/api lockers='], phases: ['r/api Pending Creating', 'r/db Running Running'] }],
+  ['depends-on: a dependency being replaced holds the dependent', { desired: [inst('api', 'h1', [], 'container', ['db']), inst('db', 'h2')], observed: [ctr('db', 'h1')] }, { actions: ['replace r/db (spec-changed) lockers='], phases: ['r/api Pending WaitingForDependency', 'r/db Pending SpecChanged'] }],
+  ['depends-on: a running dependent is left alone while its dependency is replaced', { desired: [inst('api', 'h1', [], 'container', ['db']), inst('db', 'h2')], observed: [ctr('api', 'h1'), ctr('db', 'h1')] }, { actions: ['replace r/db (spec-changed) lockers='], phases: ['r/api Running Running', 'r/db Pending SpecChanged'] }],
+  ['depends-on: no desired provider', { desired: [inst('api', 'h1', [], 'container', ['db'])] }, { actions: [], phases: ['r/api Pending WaitingForDependency'] }],
+  ['depends-on: dependents stop before what they depend on', { observed: [ctr('api', 'h1'), ctr('db', 'h1')], serviceDeps: new Map([['r/api', ['db']]]) }, { actions: ['remove ozsvc--r--api (not-desired)'], phases: [] }],
+  ['depends-on: the dependency goes once its dependents are gone', { observed: [ctr('db', 'h1')], serviceDeps: new Map([['r/api', ['db']]]) }, { actions: ['remove ozsvc--r--db (not-desired)'], phases: [] }],
   ['services of other types are not run', { desired: [inst('src', 'h1', [], 'source-files')] }, { actions: [], phases: ['r/src Pending NotAContainer'] }],
   ['an invalid dynamic entry fails without touching its container', { invalid: [{ key: 'r/x', realm: 'r', name: 'x', service: 'nope', variety: null, profile: null, message: 'service "nope" is not defined' }], observed: [ctr('x', 'h1')] }, { actions: [], phases: ['r/x Failed InvalidSpec'] }],
 ];
@@ -69,6 +76,12 @@ t.test('status records carry what status shows', async (t) => {
   t.equal(legacy.statuses[0]!.message, 'container ozsvc--r--api is running (legacy envelope: vault:r:keys; run `ozwald secrets migrate`)');
   const b = run({ desired: [inst('web', 'h1')], backoff: new Map([['r/web', { until: 5000, reason: 'LaunchFailed', message: 'docker run failed' }]]) });
   t.equal(b.statuses[0]!.message, 'docker run failed; next try at 1970-01-01T00:00:05.000Z');
+  const lost = run({ desired: [inst('api', 'h1', ['keys'])], vaultKeys: new Set(['r:keys']), wasRunning: new Set(['r/api']) });
+  t.equal(lost.statuses[0]!.message, 'its container was removed and tokens are used up at start; waiting for `ozwald unlock` of r:keys');
+  const dep = run({ desired: [inst('api', 'h1', [], 'container', ['db'])] });
+  t.equal(dep.statuses[0]!.message, 'waiting for service db (no instance of it is desired in realm r) to be Running');
+  const dep2 = run({ desired: [inst('api', 'h1', [], 'container', ['db']), inst('db', 'h1')] });
+  t.equal(dep2.statuses[0]!.message, 'waiting for r/db to be Running');
 });
 
 t.test('the planner is pure: same input, same plan; inputs untouched', async (t) => {
