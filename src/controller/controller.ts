@@ -23,6 +23,7 @@ import { open as openLocker } from '../vault/envelope.js';
 import { Backoff } from './backoff.js';
 import { plan, secretsVersion, type Action, type PlannedStatus } from './planner.js';
 import { desiredSet, serviceDependencies } from './desired.js';
+import { Coalescer } from './coalescer.js';
 import { specDigest, type ResolvedInstance } from '../config/resolve.js';
 
 export interface ControllerOptions {
@@ -64,13 +65,11 @@ export class Controller {
   private watcher: FSWatcher | undefined;
   private sub: Redis | undefined;
   private readonly abort = new AbortController();
-  private passRunning = false;
-  private passAgain = false;
   private stopped = false;
   private reloadTimer: { cancel(): void } | undefined;
   private resyncTimer: { cancel(): void } | undefined;
   private wakeTimers: { cancel(): void }[] = [];
-  private passCount = 0;
+  private readonly passes: Coalescer;
   private readonly lease: Lease;
   private leader = false;
   private leaseRenewedAt = 0;
@@ -78,13 +77,13 @@ export class Controller {
   private lastFingerprint: string | undefined;
   private rootMissing = false;
   private prunedFor: string | undefined;
-  private idleWaiters: (() => void)[] = [];
 
   constructor(opts: ControllerOptions) {
     this.o = { clock: systemClock, resyncMs: 10_000, settleMs: 300, concurrency: 4, ...opts, metrics: opts.metrics ?? new Metrics(), scrubber: opts.scrubber ?? new SecretScrubber() };
     this.store = new Store(opts.redis, opts.provisioner);
     this.lease = new Lease(opts.redis, this.store.k.lease, `${hostname()}:${process.pid}:${randomBytes(3).toString('hex')}`);
     this.queue = new PQueue({ concurrency: this.o.concurrency });
+    this.passes = new Coalescer(() => this.pass(), (e) => this.log.error({ err: describe(e) }, 'reconcile pass failed; retrying on the next trigger'));
   }
 
   get log(): Logger {
@@ -168,25 +167,7 @@ export class Controller {
   trigger(why: string): void {
     if (this.stopped) return;
     this.log.debug({ why }, 'trigger');
-    if (this.passRunning) {
-      this.passAgain = true;
-      return;
-    }
-    this.passRunning = true;
-    setImmediate(() => void this.runPasses());
-  }
-
-  private async runPasses(): Promise<void> {
-    do {
-      this.passAgain = false;
-      try {
-        await this.pass();
-      } catch (e) {
-        this.log.error({ err: describe(e) }, 'reconcile pass failed; retrying on the next trigger');
-      }
-    } while (this.passAgain && !this.stopped);
-    this.passRunning = false;
-    if (this.inFlight.size === 0) for (const w of this.idleWaiters.splice(0)) w();
+    this.passes.trigger();
   }
 
   private scheduleResync(): void {
@@ -304,7 +285,6 @@ export class Controller {
 
   private async pass(): Promise<void> {
     if (!this.leader) return;
-    this.passCount++;
     const m = this.o.metrics;
     m.passes.inc();
     const endTimer = m.passDuration.startTimer();
@@ -654,17 +634,6 @@ export class Controller {
   }
 
   // --- lifecycle ---
-
-  /** Resolves when no pass runs and no action is in flight (tests, shutdown). */
-  async idle(): Promise<void> {
-    await this.queue.onIdle();
-    if (!this.passRunning && this.inFlight.size === 0) return;
-    await new Promise<void>((r) => this.idleWaiters.push(r));
-  }
-
-  get passes(): number {
-    return this.passCount;
-  }
 
   async stop(graceMs = 30_000): Promise<void> {
     this.stopped = true;
