@@ -24,10 +24,14 @@ run: setup build
 test: setup build
 	bash hack/test.sh
 
+# Benchmarks (BENCHMARKS.md): full run, several minutes on the real engine.
+bench: setup build
+	@eval "$$(bash hack/up.sh --test)" && node hack/bench.mjs --out BENCHMARKS.md
+
 stop:
 	bash hack/stop.sh
 
 clean:
 	rm -rf dist .tap
 
-.PHONY: help setup build run test stop clean
+.PHONY: help setup build run test bench stop clean

@@ -7,6 +7,8 @@ command -v redis-server >/dev/null || missing+=(redis-server)
 command -v redis-cli >/dev/null || missing+=(redis-tools)
 command -v dockerd >/dev/null || missing+=(docker.io)
 command -v docker >/dev/null || missing+=(docker.io)
+# docker-compose: the baseline the benchmarks compare against (hack/bench.mjs).
+command -v docker-compose >/dev/null || missing+=(docker-compose)
 dpkg -s busybox-static >/dev/null 2>&1 || missing+=(busybox-static)
 if [ ${#missing[@]} -eq 0 ]; then say "dependencies present"; exit 0; fi
 say "installing: ${missing[*]}"

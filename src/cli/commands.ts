@@ -353,10 +353,13 @@ example: ozwald unlock demo api-keys --wait`,
       const { store, close } = await openStore(g);
       try {
         if ((await store.getVault(realm!, locker!)) === null) throw new OzwError('OZW_VAULT_EMPTY', `nothing sealed at vault:${realm}:${locker}`);
+        // Who waits for this locker is read before the key is written: the
+        // controller may act on it before this process looks again.
+        const waiting = v.wait ? (await store.readStatuses()).filter((s) => waitsForLocker(s, realm!, locker!)).map((s) => `${s.realm}/${s.instance}`) : [];
         await store.setUnlock(realm!, locker!, token, ttl, Date.now());
         out(`unlock:${realm}:${locker} written (expires in ${ttl}s)`);
         if (!v.wait) return 0;
-        return await waitForUnlock(store, realm!, locker!, ttl);
+        return await waitForUnlock(store, realm!, locker!, ttl, waiting);
       } finally {
         close();
       }
@@ -369,10 +372,12 @@ example: ozwald unlock demo api-keys --wait`,
  * for instances that still wait for other lockers) and every instance that
  * waited for this locker has settled, then says what happened to each.
  */
-async function waitForUnlock(store: import('../state/store.js').Store, realm: string, locker: string, ttl: number): Promise<number> {
+function waitsForLocker(s: InstanceStatus, realm: string, locker: string): boolean {
+  return s.realm === realm && s.lockers.includes(locker) && (s.phase === 'Locked' || s.reason === 'StaleSecrets');
+}
+
+async function waitForUnlock(store: import('../state/store.js').Store, realm: string, locker: string, ttl: number, waiting: string[]): Promise<number> {
   const deadline = Date.now() + Math.min(ttl, 60) * 1000;
-  const waitsFor = (s: InstanceStatus) => s.realm === realm && s.lockers.includes(locker) && (s.phase === 'Locked' || s.reason === 'StaleSecrets');
-  const waiting = (await store.readStatuses()).filter(waitsFor).map((s) => `${s.realm}/${s.instance}`);
   if (waiting.length === 0) {
     out(`no instance is waiting for ${realm}:${locker}; the key expires in ${ttl}s unless a controller takes it`);
     return 0;

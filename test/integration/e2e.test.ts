@@ -130,7 +130,7 @@ t.test('the foundation, end to end', async (t) => {
 
   await t.test('a wrong token starts nothing and says so', async (t) => {
     const r = await cli(w, ['unlock', w.realm, 'keys', '--token-stdin', '--wait'], { input: WRONG });
-    t.equal(r.code, 1, 'unlock --wait reports the failure');
+    t.equal(r.code, 1, `unlock --wait reports the failure: ${r.stdout}${r.stderr}`);
     t.match(r.stdout, `${w.realm}:vaulted: not started: Locked (WrongToken) the token did not open locker vault:${w.realm}:keys`);
     const s = await phaseIs(w, 'vaulted', 'Locked', 'WrongToken');
     t.match(s.message, `the token did not open locker vault:${w.realm}:keys`);
