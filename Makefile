@@ -22,6 +22,7 @@ run: setup build
 	  exec node dist/cli/main.js --manifests manifests run
 
 test: setup build
+	npx tsc -p tsconfig.test.json
 	bash hack/test.sh
 
 # Benchmarks (BENCHMARKS.md): full run, several minutes on the real engine.

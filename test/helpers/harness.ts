@@ -6,6 +6,7 @@ import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 import { fileURLToPath } from 'node:url';
+import { createServer } from 'node:net';
 import Docker from 'dockerode';
 import { Redis } from 'ioredis';
 
@@ -23,6 +24,16 @@ export function requireEnv(): { redisUrl: string; dockerHost: string } {
 }
 
 export const uid = () => randomBytes(4).toString('hex');
+
+/** A TCP port on 127.0.0.1 that was free a moment ago. */
+export function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const srv = createServer().listen(0, '127.0.0.1', () => {
+      const port = (srv.address() as { port: number }).port;
+      srv.close(() => resolve(port));
+    });
+  });
+}
 
 export interface World {
   provisioner: string;
@@ -114,7 +125,7 @@ export async function waitFor<T>(what: string, fn: () => Promise<T | undefined |
   throw new Error(`timed out waiting for ${what}${last ? `: ${(last as Error).message}` : ''}`);
 }
 
-export interface StatusRow { realm: string; instance: string; phase: string; reason: string; message: string; lockers: string[]; containerId: string | null; specHash: string }
+export interface StatusRow { realm: string; instance: string; phase: string; reason: string; message: string; lockers: string[]; containerId: string | null; specHash: string; since: string }
 
 export async function statuses(w: World): Promise<Record<string, StatusRow>> {
   const all = await w.redis.hgetall(`ozwald:${w.provisioner}:status`);

@@ -3,22 +3,13 @@
 import t from 'tap';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { promises as fs } from 'node:fs';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
-import { CLI, IMAGE, cli, execEnv, phaseIs, redisDump, startController, statuses, teardown, waitFor, world, type World } from '../helpers/harness.js';
+import { CLI, IMAGE, cli, execEnv, phaseIs, redisDump, startController, statuses, teardown, waitFor, world, type World, freePort } from '../helpers/harness.js';
 
 const KEY = 'system-key-for-tests-Pw4';
 const TOKEN = 'api-token-canary-Rt6';
 const SECRET = 'api-secret-canary-Yu2';
 
-async function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const srv = createServer().listen(0, '127.0.0.1', () => {
-      const port = (srv.address() as { port: number }).port;
-      srv.close(() => resolve(port));
-    });
-  });
-}
 
 function startApi(w: World, port: number, env: NodeJS.ProcessEnv = {}): { proc: ChildProcess; output(): string } {
   const proc = spawn(process.execPath, [CLI, 'api', '--listen', `127.0.0.1:${port}`], { env: { ...w.env, OZWALD_SYSTEM_KEY: KEY, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });

@@ -4,18 +4,9 @@
 import t from 'tap';
 import { spawn, execFileSync } from 'node:child_process';
 import { promises as fs } from 'node:fs';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
-import { CLI, IMAGE, ROOT, cli, container, phaseIs, startController, statuses, teardown, waitFor, world } from '../helpers/harness.js';
+import { CLI, IMAGE, ROOT, cli, container, phaseIs, startController, statuses, teardown, waitFor, world, freePort } from '../helpers/harness.js';
 
-async function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const srv = createServer().listen(0, '127.0.0.1', () => {
-      const port = (srv.address() as { port: number }).port;
-      srv.close(() => resolve(port));
-    });
-  });
-}
 
 t.test('drift repair, crash loops and name conflicts', async (t) => {
   const w = await world();

@@ -3,19 +3,10 @@
 // truncate-then-write and a folder briefly missing never stop a service.
 import t from 'tap';
 import { promises as fs, mkdirSync, writeFileSync, symlinkSync, renameSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
-import { IMAGE, container, phaseIs, startController, statuses, teardown, waitFor, world, type World } from '../helpers/harness.js';
+import { IMAGE, container, phaseIs, startController, statuses, teardown, waitFor, world, type World, freePort } from '../helpers/harness.js';
 
-async function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const srv = createServer().listen(0, '127.0.0.1', () => {
-      const port = (srv.address() as { port: number }).port;
-      srv.close(() => resolve(port));
-    });
-  });
-}
 
 const ids = async (w: World) => Object.fromEntries((await w.docker.listContainers({ filters: { label: [`ozwald.provisioner=${w.provisioner}`] } })).map((c) => [c.Labels['ozwald.instance'], c.Id]));
 
@@ -59,7 +50,7 @@ portals:
   const mounts = info.Mounts.map((m: { Destination: string; RW: boolean; Type: string }) => `${m.Type}:${m.Destination}:${m.RW ? 'rw' : 'ro'}`).sort();
   t.same(mounts, ['bind:/www:ro', 'volume:/cache:rw']);
   const net = await w.docker.getNetwork(`oznet--${w.realm}--front`).inspect();
-  t.equal(net.Labels['ozwald.provisioner'], w.provisioner, 'the network is labelled as ours');
+  t.equal(net.Labels?.['ozwald.provisioner'], w.provisioner, 'the network is labelled as ours');
   const body = await waitFor('the portal answers', async () => {
     const r = await fetch(`http://127.0.0.1:${port}/hello.txt`).catch(() => null);
     return r?.ok ? r.text() : undefined;

@@ -1,18 +1,9 @@
 // Prometheus metrics scraped from a running controller, with exact values.
 import t from 'tap';
 import { promises as fs } from 'node:fs';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
-import { IMAGE, cli, phaseIs, startController, teardown, waitFor, world } from '../helpers/harness.js';
+import { IMAGE, cli, phaseIs, startController, teardown, waitFor, world, freePort } from '../helpers/harness.js';
 
-async function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const srv = createServer().listen(0, '127.0.0.1', () => {
-      const port = (srv.address() as { port: number }).port;
-      srv.close(() => resolve(port));
-    });
-  });
-}
 
 const value = (text: string, series: string): number | undefined => {
   const line = text.split('\n').find((l) => l.startsWith(`${series} `));
