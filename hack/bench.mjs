@@ -28,7 +28,8 @@ if (!process.env.DOCKER_HOST || !REDIS) {
   console.error('bench: needs DOCKER_HOST and OZWALD_REDIS_URL; run it through `make bench` (or eval "$(bash hack/up.sh --test)")');
   process.exit(1);
 }
-const SIZES = SMOKE ? [3] : [10, 50, 100];
+const ONLY = args.includes('--only') ? args[args.indexOf('--only') + 1].split(',') : null;
+const SIZES = SMOKE ? [3] : args.includes('--sizes') ? args[args.indexOf('--sizes') + 1].split(',').map(Number) : [10, 50, 100];
 const RUNS = SMOKE ? 1 : 3;
 const CONCURRENCY = 4;
 
@@ -311,6 +312,7 @@ async function memory() {
 
 const t0 = Date.now();
 const step = async (name, fn) => {
+  if (ONLY && !ONLY.includes(name.split(' ')[0])) return undefined;
   const s = Date.now();
   const r = await fn();
   process.stderr.write(`bench: ${name} took ${((Date.now() - s) / 1000).toFixed(1)} s\n`);

@@ -6,10 +6,20 @@ export class Coalescer {
   private again = false;
   private waiters: (() => void)[] = [];
 
+  private lastStart = -Infinity;
+
+  /**
+   * minGapMs: at least this long between the starts of two passes, so a burst
+   * of triggers (every finished launch asks for one) does not keep the engine
+   * busy listing containers while it is creating them.
+   */
   constructor(
     private readonly pass: () => Promise<void>,
     private readonly onError: (e: unknown) => void,
     private readonly defer: (fn: () => void) => void = (fn) => void setImmediate(fn),
+    private readonly minGapMs = 0,
+    private readonly now: () => number = () => Date.now(),
+    private readonly wait: (ms: number) => Promise<void> = (ms) => new Promise((r) => setTimeout(r, ms)),
   ) {}
 
   trigger(): void {
@@ -32,7 +42,10 @@ export class Coalescer {
 
   private async loop(): Promise<void> {
     do {
+      const gap = this.lastStart + this.minGapMs - this.now();
+      if (gap > 0) await this.wait(gap);
       this.again = false;
+      this.lastStart = this.now();
       try {
         await this.pass();
       } catch (e) {

@@ -40,6 +40,8 @@ export interface ControllerOptions {
   /** How long the manifests must be quiet before a reload. */
   settleMs?: number;
   concurrency?: number;
+  /** Least time between the starts of two passes (bursts of triggers coalesce). */
+  minPassGapMs?: number;
   metrics?: Metrics;
   /** Secret values in use are registered here and cut out of log lines. */
   scrubber?: SecretScrubber;
@@ -79,11 +81,18 @@ export class Controller {
   private prunedFor: string | undefined;
 
   constructor(opts: ControllerOptions) {
-    this.o = { clock: systemClock, resyncMs: 10_000, settleMs: 300, concurrency: 4, ...opts, metrics: opts.metrics ?? new Metrics(), scrubber: opts.scrubber ?? new SecretScrubber() };
+    this.o = { clock: systemClock, resyncMs: 10_000, settleMs: 300, concurrency: 4, minPassGapMs: 100, ...opts, metrics: opts.metrics ?? new Metrics(), scrubber: opts.scrubber ?? new SecretScrubber() };
     this.store = new Store(opts.redis, opts.provisioner);
     this.lease = new Lease(opts.redis, this.store.k.lease, `${hostname()}:${process.pid}:${randomBytes(3).toString('hex')}`);
     this.queue = new PQueue({ concurrency: this.o.concurrency });
-    this.passes = new Coalescer(() => this.pass(), (e) => this.log.error({ err: describe(e) }, 'reconcile pass failed; retrying on the next trigger'));
+    this.passes = new Coalescer(
+      () => this.pass(),
+      (e) => this.log.error({ err: describe(e) }, 'reconcile pass failed; retrying on the next trigger'),
+      undefined,
+      this.o.minPassGapMs,
+      () => this.o.clock.now(),
+      (ms) => new Promise<void>((r) => this.o.clock.setTimeout(r, ms)),
+    );
   }
 
   get log(): Logger {

@@ -71,6 +71,7 @@ export class Runtime {
   }
   private readonly cli: string;
   private readonly stopTimeout: number;
+  private readonly imagesSeen = new Map<string, number>();
 
   async ping(): Promise<void> {
     try {
@@ -127,8 +128,11 @@ export class Runtime {
    * or an unreachable registry fails the launch while the old container runs.
    */
   async ensureImage(image: string, timeoutMs = 600_000): Promise<void> {
+    // Seen a moment ago: skip the API call (docker run still pulls a missing image).
+    if ((this.imagesSeen.get(image) ?? 0) > Date.now()) return;
     try {
       await this.docker.getImage(image).inspect();
+      this.imagesSeen.set(image, Date.now() + 30_000);
       return;
     } catch (e) {
       if ((e as { statusCode?: number }).statusCode !== 404) throw e;

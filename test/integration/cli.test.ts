@@ -66,6 +66,18 @@ t.test('cli', async (t) => {
     t.match(argv.stderr, /warning: --token puts the token in argv and shell history/);
     t.match(argv.stderr, new RegExp(`OZW_VAULT_EMPTY: nothing sealed at vault:${w.realm}:keys`), 'no unlock key for an empty locker');
     t.equal(await w.redis.exists(`unlock:${w.realm}:keys`), 0);
+    // Nothing waits for the locker: --wait says so at once and leaves the key to expire.
+    const env = join(w.dir, 'nw.env');
+    await fs.writeFile(env, 'K=v\n');
+    t.equal((await cli(w, ['secrets', 'set', w.realm, 'spare', '--file', env, '--token-stdin'], { input: 'tok-spare' })).code, 0);
+    const started = Date.now();
+    const nw = await cli(w, ['unlock', w.realm, 'spare', '--token-stdin', '--wait', '--ttl', '30'], { input: 'tok-spare' });
+    t.equal(nw.code, 0);
+    t.match(nw.stdout, `no instance is waiting for ${w.realm}:spare; the key expires in 30s unless a controller takes it`);
+    t.ok(Date.now() - started < 5000, 'no waiting');
+    const ttl = await w.redis.ttl(`unlock:${w.realm}:spare`);
+    t.ok(ttl > 20 && ttl <= 30, `the key is left with its TTL (${ttl}s)`);
+    await w.redis.del(`unlock:${w.realm}:spare`, `vault:${w.realm}:spare`);
   });
 
   await t.test('secrets set refuses bad payloads naming the key, never the value', async (t) => {

@@ -57,3 +57,24 @@ t.test('a trigger during the last moments of a pass is not lost', async (t) => {
   await c.idle();
   t.equal(n, 2);
 });
+
+t.test('passes start at least minGap apart', async (t) => {
+  const { ManualClock } = await import('../../src/clock.js');
+  const clock = new ManualClock(1000);
+  const starts: number[] = [];
+  const c = new Coalescer(async () => {
+    starts.push(clock.now());
+  }, () => {}, undefined, 100, () => clock.now(), (ms) => new Promise<void>((r) => clock.setTimeout(r, ms)));
+  c.trigger();
+  await tick();
+  t.same(starts, [1000], 'the first pass starts at once');
+  c.trigger();
+  await tick();
+  t.same(starts, [1000], 'the next waits for the gap');
+  clock.advance(99);
+  await tick();
+  t.same(starts, [1000]);
+  clock.advance(1);
+  await tick();
+  t.same(starts, [1000, 1100], 'and starts when it has passed');
+});
