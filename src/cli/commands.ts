@@ -6,7 +6,7 @@ import { Controller } from '../controller/controller.js';
 import { desiredSet, envCollisions, serviceDependencies } from '../controller/desired.js';
 import { plan } from '../controller/planner.js';
 import { OzwError } from '../errors.js';
-import { createLogger, SecretScrubber } from '../log.js';
+import { SecretScrubber } from '../log.js';
 import { Metrics, serveMetrics } from '../controller/metrics.js';
 import { Runtime } from '../runtime/docker.js';
 import { UNLOCK_TTL_DEFAULT, UNLOCK_TTL_MAX } from '../state/keys.js';
@@ -18,7 +18,7 @@ import { openStore, runtimeDir, type Globals } from './context.js';
 import { readToken, type TokenOptions } from './token.js';
 import { SECRETS_COMMANDS } from './secrets.js';
 import { SERVICES_COMMANDS } from './services.js';
-import { checkName, need, out, parseTtl, TOKEN_OPTIONS, GLOBAL_HELP, type Command } from './shared.js';
+import { checkName, need, out, parseTtl, parseListen, loggerFromOptions, TOKEN_OPTIONS, GLOBAL_HELP, type Command } from './shared.js';
 
 function renderStatus(say: (s: string) => void, g: Globals, instances: InstanceStatus[], controller: ControllerStatus | null): void {
   if (!controller) say(`no controller has reported for provisioner "${g.provisioner}" yet (is \`ozwald run\` running?)`);
@@ -66,7 +66,6 @@ async function watchStatus(g: Globals): Promise<number> {
   return 0;
 }
 
-const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'];
 
 function numberOption(v: unknown, name: string, min: number, max: number, dflt: number, integer: boolean): number {
   if (v === undefined) return dflt;
@@ -123,14 +122,11 @@ ${GLOBAL_HELP}`,
     async run(g, v) {
       const resync = numberOption(v.resync, '--resync', 1, 3600, 10, false);
       const concurrency = numberOption(v.concurrency, '--concurrency', 1, 64, 4, true);
-      const level = (v['log-level'] as string | undefined) ?? process.env.OZWALD_LOG_LEVEL ?? 'info';
-      if (!LOG_LEVELS.includes(level)) throw new OzwError('OZW_USAGE', `--log-level ${level}: use one of ${LOG_LEVELS.join(', ')}`);
-      const format = v['log-format'] as string | undefined;
-      if (format !== undefined && format !== 'json' && format !== 'pretty') throw new OzwError('OZW_USAGE', `--log-format ${format}: use json or pretty`);
       const scrubber = new SecretScrubber();
-      const logger = createLogger({ level, scrubber, ...(format ? { format } : {}) });
+      const logger = loggerFromOptions(v, scrubber);
       const metrics = new Metrics();
-      const metricsServer = v['metrics-listen'] ? await serveMetrics(metrics, v['metrics-listen'] as string) : undefined;
+      const ml = v['metrics-listen'] ? parseListen('--metrics-listen', v['metrics-listen'] as string, '127.0.0.1:9464') : undefined;
+      const metricsServer = ml ? await serveMetrics(metrics, ml.host, ml.port) : undefined;
       if (metricsServer) logger.info({ listen: v['metrics-listen'] }, 'serving metrics at /metrics');
       const redis = connectRedis(g.redis, { forever: true });
       await ensureConnected(redis, g.redis);
@@ -311,20 +307,16 @@ example: ozwald api --listen 127.0.0.1:8000   (with OZWALD_SYSTEM_KEY in the env
 ${GLOBAL_HELP}`,
     options: { listen: { type: 'string' }, 'log-level': { type: 'string' }, 'log-format': { type: 'string' } },
     async run(g, v) {
-      const listen = (v.listen as string | undefined) ?? '127.0.0.1:8000';
-      const m = /^(\[[^\]]+\]|[^:]+):(\d{1,5})$/.exec(listen);
-      if (!m || Number(m[2]) > 65535) throw new OzwError('OZW_USAGE', `--listen ${listen}: expected HOST:PORT, e.g. 127.0.0.1:8000`);
+      const listen = parseListen('--listen', (v.listen as string | undefined) ?? '127.0.0.1:8000', '127.0.0.1:8000');
       const systemKey = process.env.OZWALD_SYSTEM_KEY ?? '';
       if (!systemKey) throw new OzwError('OZW_USAGE', 'OZWALD_SYSTEM_KEY is not set: the API will not start without the bearer key its clients must send');
-      const format = v['log-format'] as string | undefined;
-      if (format !== undefined && format !== 'json' && format !== 'pretty') throw new OzwError('OZW_USAGE', `--log-format ${format}: use json or pretty`);
       const scrubber = new SecretScrubber();
       scrubber.add([systemKey]);
-      const logger = createLogger({ level: (v['log-level'] as string | undefined) ?? process.env.OZWALD_LOG_LEVEL ?? 'info', scrubber, ...(format ? { format } : {}) });
+      const logger = loggerFromOptions(v, scrubber);
       const redis = connectRedis(g.redis, { forever: true, failFast: true });
       await ensureConnected(redis, g.redis);
       const api = await buildApi({ store: new Store(redis, g.provisioner), manifests: g.manifests, systemKey, logger });
-      await api.listen(m[1]!.replace(/^\[|\]$/g, ''), Number(m[2]));
+      await api.listen(listen.host, listen.port);
       await new Promise<void>((resolve) => {
         process.once('SIGINT', () => resolve());
         process.once('SIGTERM', () => resolve());

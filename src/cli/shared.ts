@@ -1,6 +1,7 @@
 // Helpers every command module uses.
 import { SAFE_NAME } from '../config/schema.js';
 import { OzwError } from '../errors.js';
+import { createLogger, type Logger, type SecretScrubber } from '../log.js';
 import { UNLOCK_TTL_DEFAULT, UNLOCK_TTL_MAX } from '../state/keys.js';
 import type { Globals } from './context.js';
 
@@ -39,3 +40,21 @@ export function parseTtl(v: unknown): number {
   return n;
 }
 
+
+/** HOST:PORT (IPv6 in brackets) → host and port; OZW_USAGE naming the flag otherwise. */
+export function parseListen(flag: string, value: string, example: string): { host: string; port: number } {
+  const m = /^(\[[^\]]+\]|[^:]+):(\d{1,5})$/.exec(value);
+  if (!m || Number(m[2]) > 65535) throw new OzwError('OZW_USAGE', `${flag} ${value}: expected HOST:PORT, e.g. ${example}`);
+  return { host: m[1]!.replace(/^\[|\]$/g, ''), port: Number(m[2]) };
+}
+
+const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'];
+
+/** The logger a long-running command (run, api) asks for with --log-level / --log-format. */
+export function loggerFromOptions(v: Values, scrubber: SecretScrubber): Logger {
+  const level = (v['log-level'] as string | undefined) ?? process.env.OZWALD_LOG_LEVEL ?? 'info';
+  if (!LOG_LEVELS.includes(level)) throw new OzwError('OZW_USAGE', `--log-level ${level}: use one of ${LOG_LEVELS.join(', ')}`);
+  const format = v['log-format'] as string | undefined;
+  if (format !== undefined && format !== 'json' && format !== 'pretty') throw new OzwError('OZW_USAGE', `--log-format ${format}: use json or pretty`);
+  return createLogger({ level, scrubber, ...(format ? { format } : {}) });
+}

@@ -48,17 +48,16 @@ export async function readSources(path: string): Promise<{ sources: Source[]; pr
   const walkProblems: string[] = [];
   if (st.isDirectory()) await walk(abs, files, walkProblems, new Set());
   else files.push(abs);
-  const shown0 = (f: string) => (st.isDirectory() ? join(path, relative(abs, f)) : path);
+  const shown = (f: string) => (st.isDirectory() ? join(path, relative(abs, f)) : path);
   if (walkProblems.length) {
     return { sources: [], problems: walkProblems.map((w) => {
       const i = w.indexOf(': ');
-      return { file: shown0(w.slice(0, i)), line: 0, col: 0, path: '', message: w.slice(i + 2) };
+      return { file: shown(w.slice(0, i)), line: 0, col: 0, path: '', message: w.slice(i + 2) };
     }) };
   }
   if (files.length === 0) return { sources: [], problems: [{ file: path, line: 0, col: 0, path: '', message: 'no *.yaml or *.yml file in this folder' }] };
   const sources: Source[] = [];
   const problems: Problem[] = [];
-  const shown = (f: string) => (st.isDirectory() ? join(path, relative(abs, f)) : path);
   const utf8 = new TextDecoder('utf-8', { fatal: true });
   for (const f of files) {
     try {

@@ -30,10 +30,8 @@ export class Metrics {
   }
 }
 
-/** Serves GET /metrics on HOST:PORT. */
-export async function serveMetrics(m: Metrics, listen: string): Promise<Server> {
-  const match = /^(\[[^\]]+\]|[^:]+):(\d{1,5})$/.exec(listen);
-  if (!match || Number(match[2]) > 65535) throw new OzwError('OZW_USAGE', `--metrics-listen ${listen}: expected HOST:PORT, e.g. 127.0.0.1:9464`);
+/** Serves GET /metrics on host:port. */
+export async function serveMetrics(m: Metrics, host: string, port: number): Promise<Server> {
   const server = createServer((req, res) => {
     if (req.method !== 'GET' || (req.url ?? '').split('?')[0] !== '/metrics') {
       res.writeHead(404, { 'content-type': 'text/plain' }).end('not found: try /metrics\n');
@@ -45,8 +43,8 @@ export async function serveMetrics(m: Metrics, listen: string): Promise<Server> 
     );
   });
   await new Promise<void>((resolve, reject) => {
-    server.once('error', (e) => reject(new OzwError('OZW_USAGE', `--metrics-listen ${listen}: ${(e as NodeJS.ErrnoException).code ?? e.message}`)));
-    server.listen(Number(match[2]), match[1]!.replace(/^\[|\]$/g, ''), () => resolve());
+    server.once('error', (e) => reject(new OzwError('OZW_USAGE', `--metrics-listen ${host}:${port}: ${(e as NodeJS.ErrnoException).code ?? e.message}`)));
+    server.listen(port, host, () => resolve());
   });
   return server;
 }
