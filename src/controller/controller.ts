@@ -77,6 +77,10 @@ export class Controller {
   private leaseRenewedAt = 0;
   private renewTimer: { cancel(): void } | undefined;
   private lastFingerprint: string | undefined;
+  // Resolving every instance is most of a pass's CPU; it only changes with
+  // the model or the dynamic set, so keep the last answer (the profile of a
+  // converge of 100 showed a third of the pass in it).
+  private resolved: { model: Model; dynamic: string; set: ReturnType<typeof desiredSet>; deps: Map<string, string[]> } | undefined;
   private rootMissing = false;
   private prunedFor: string | undefined;
 
@@ -312,6 +316,11 @@ export class Controller {
       await this.writeController().catch(() => {});
       return;
     }
+    // What was in flight when the list was asked for: a launch that ends
+    // while this pass waits on Docker or Redis was seen half-done (absent, or
+    // "created"), so it is left to the pass its completion triggers — else a
+    // healthy new container would be taken for a crashed one and recreated.
+    const inFlightAtList = new Set(this.inFlight);
     let observed: ObservedContainer[];
     try {
       observed = await this.o.runtime.list();
@@ -335,7 +344,11 @@ export class Controller {
       this.o.metrics.redisUp.set(0);
       throw e;
     }
-    const { desired, invalid } = desiredSet(model, dynamic);
+    const dynKey = JSON.stringify(dynamic);
+    if (this.resolved?.model !== model || this.resolved.dynamic !== dynKey) {
+      this.resolved = { model, dynamic: dynKey, set: desiredSet(model, dynamic), deps: serviceDependencies(model) };
+    }
+    const { desired, invalid } = this.resolved.set;
     const pairs = new Map<string, { realm: string; locker: string }>();
     for (const d of desired) for (const l of d.spec.lockers) pairs.set(`${d.realm}:${l}`, { realm: d.realm, locker: l });
     const presence = await this.store.lockerPresence([...pairs.values()]);
@@ -348,8 +361,8 @@ export class Controller {
     }
     const p = plan({
       provisioner: this.o.provisioner, desired, invalid, observed, unlockKeys: presence.unlock, vaultKeys: presence.vault,
-      vaultVersions: presence.versions, legacyLockers: presence.legacy, serviceDeps: serviceDependencies(model),
-      wasRunning: new Set([...this.lastStatus].filter(([, st]) => st.phase === 'Running').map(([k]) => k)), inFlight: this.inFlight, backoff: bo, lockedReasons: this.lockedReasons, now,
+      vaultVersions: presence.versions, legacyLockers: presence.legacy, serviceDeps: this.resolved.deps,
+      wasRunning: new Set([...this.lastStatus].filter(([, st]) => st.phase === 'Running').map(([k]) => k)), inFlight: new Set([...inFlightAtList, ...this.inFlight]), backoff: bo, lockedReasons: this.lockedReasons, now,
     });
     for (const s of p.statuses) if (s.phase === 'Running') this.backoff.healthy(`${s.realm}/${s.instance}`, now);
     this.log.debug({ actions: p.actions.map((a) => `${a.kind} ${a.key}`), inFlight: [...this.inFlight] }, 'planned');
