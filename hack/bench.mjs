@@ -2,11 +2,11 @@
 // Benchmarks against the real dockerd and Redis that hack/up.sh --test starts.
 // Every figure is reported with the baseline measured in the same run, and as
 // a ratio to it (absolute times drift on shared machines; ratios hold).
-//   node hack/bench.mjs [--smoke] [--out BENCHMARKS.md]
+//   node hack/bench.mjs [--smoke] [--out BENCHMARKS.md] [--only converge,replace,…] [--sizes 10,50] [--cpu-prof DIR]
 // --smoke: tiny sizes, one run each, seconds in all (the test suite runs it so it cannot rot).
 import { execFile as execFileCb } from 'node:child_process';
 import { promisify } from 'node:util';
-import { mkdtempSync, writeFileSync, readFileSync, existsSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, writeFileSync, readFileSync, existsSync } from 'node:fs';
 import { cpus, totalmem, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
@@ -32,6 +32,7 @@ const ONLY = args.includes('--only') ? args[args.indexOf('--only') + 1].split(',
 const SIZES = SMOKE ? [3] : args.includes('--sizes') ? args[args.indexOf('--sizes') + 1].split(',').map(Number) : [10, 50, 100];
 const RUNS = SMOKE ? 1 : 3;
 const CONCURRENCY = 4;
+const CPU_PROF = args.includes('--cpu-prof') ? args[args.indexOf('--cpu-prof') + 1] : null;
 
 // docker-compose is the baseline, not the subject: give it a deadline, and
 // let a compose failure cost its figure, not the whole run.
@@ -80,6 +81,7 @@ async function startController(prov, dir, opts = {}) {
   return { ctl, redis, rt, async stop() { await ctl.stop(); redis.disconnect(); } };
 }
 
+// Polls the status hash every 20 ms: fine enough for the latency figures.
 async function waitStatuses(redis, prov, pred, timeoutMs = 600_000) {
   const end = Date.now() + timeoutMs;
   while (Date.now() < end) {
@@ -90,48 +92,125 @@ async function waitStatuses(redis, prov, pred, timeoutMs = 600_000) {
   throw new Error(`bench: timed out waiting on ${prov}`);
 }
 
-// 1. Converge from empty: ozwald vs the raw engine API vs docker-compose.
+// For the converge, which runs in the controller's process and lasts
+// seconds: a cheaper poll (no JSON parse, every 50 ms, under 1% of the figure).
+async function waitAllRunning(redis, prov, n, timeoutMs = 600_000) {
+  const end = Date.now() + timeoutMs;
+  while (Date.now() < end) {
+    const vals = await redis.hvals(`ozwald:${prov}:status`);
+    if (vals.length === n && vals.every((v) => v.includes('"phase":"Running"'))) return;
+    await sleep(50);
+  }
+  throw new Error(`bench: timed out waiting on ${prov}`);
+}
+
+// 1. Converge from empty: ozwald vs the raw engine API, vs the same launches
+// through the `docker run` CLI (what DESIGN.md makes every launch go
+// through, so the floor for us), and vs docker-compose. The subjects take
+// turns going first, so no one always meets a dockerd still busy with the
+// previous round's removals.
 async function converge() {
   const hasCompose = await execFile('docker-compose', ['version', '--short'], { timeout: 20_000 }).then((r) => r.stdout.trim(), () => null);
   for (const n of SIZES) {
-    const raw = [], oz = [], comp = [];
+    const raw = [], cli = [], oz = [], comp = [], ozCpu = [];
     for (let r = 0; r < RUNS; r++) {
       const tag = randomBytes(3).toString('hex');
-      let t0 = now();
-      await pool([...Array(n).keys()], CONCURRENCY, async (i) => {
-        const c = await docker.createContainer({ Image: IMAGE, name: `bench-raw-${tag}-${i}`, Env: [`N=${i}`], Labels: { bench: tag } });
-        await c.start();
-      });
-      raw.push(now() - t0);
-      await removeByLabel(`bench=${tag}`);
-
-      const prov = `bench-${tag}`;
       const dir = mkdtempSync(join(tmpdir(), 'oz-bench-'));
-      writeFileSync(join(dir, 'm.yaml'), manifest(`b${tag}`, n));
-      t0 = now();
-      const c = await startController(prov, dir);
-      await waitStatuses(c.redis, prov, (all) => all.length === n && all.every((s) => s.phase === 'Running'));
-      oz.push(now() - t0);
-      await c.stop();
-      await removeByLabel(`ozwald.provisioner=${prov}`);
-
-      if (hasCompose) {
+      const subjects = [
+        async () => {
+          const t0 = now();
+          await pool([...Array(n).keys()], CONCURRENCY, async (i) => {
+            const c = await docker.createContainer({ Image: IMAGE, name: `bench-raw-${tag}-${i}`, Env: [`N=${i}`], Labels: { bench: tag } });
+            await c.start();
+          });
+          raw.push(now() - t0);
+          await removeByLabel(`bench=${tag}`);
+        },
+        async () => {
+          const t0 = now();
+          await pool([...Array(n).keys()], CONCURRENCY, (i) =>
+            execFile('docker', ['run', '-d', '--name', `bench-cli-${tag}-${i}`, '-e', `N=${i}`, '--label', `benchcli=${tag}`, IMAGE]));
+          cli.push(now() - t0);
+          await removeByLabel(`benchcli=${tag}`);
+        },
+        async () => {
+          const prov = `bench-${tag}`;
+          writeFileSync(join(dir, 'm.yaml'), manifest(`b${tag}`, n));
+          const profiling = CPU_PROF && r === 0 && n === Math.max(...SIZES) ? await startProfile() : null;
+          const cpu0 = process.cpuUsage();
+          const t0 = now();
+          const c = await startController(prov, dir);
+          await waitAllRunning(c.redis, prov, n);
+          oz.push(now() - t0);
+          const cpu = process.cpuUsage(cpu0);
+          ozCpu.push((cpu.user + cpu.system) / 1000);
+          if (profiling) await profiling.stop(join(CPU_PROF, `converge-${n}.cpuprofile`));
+          await c.stop();
+          await removeByLabel(`ozwald.provisioner=${prov}`);
+        },
+      ];
+      if (hasCompose) subjects.push(async () => {
         const cf = join(dir, 'compose.yml');
         let y = 'version: "2.4"\nservices:\n';
         for (let i = 0; i < n; i++) y += `  s${i}:\n    image: ${IMAGE}\n    environment: {N: "${i}"}\n    network_mode: none\n`;
         writeFileSync(cf, y);
-        t0 = now();
+        const t0 = now();
         const ok = await compose(['-p', `bench${tag}`, '-f', cf, 'up', '-d']).then(() => true, (e) => (process.stderr.write(`bench: docker-compose up failed: ${e.message.split('\n')[0]}\n`), false));
         if (ok) comp.push(now() - t0);
         await compose(['-p', `bench${tag}`, '-f', cf, 'down', '-t', '1']).catch(() => {});
         await removeByLabel(`com.docker.compose.project=bench${tag}`);
-      }
+      });
+      for (let k = 0; k < subjects.length; k++) await subjects[(k + r) % subjects.length]();
     }
-    report('converge', `${n} services, raw engine API (create+start, ${CONCURRENCY} at once)`, median(raw), 'ms', null, null, 'baseline', 'dockerode createContainer+start');
+    report('converge', `${n} services, raw engine API (create+start, ${CONCURRENCY} at once)`, median(raw), 'ms', null, null, 'baseline', `dockerode createContainer+start, spread ${spread(raw)} ms`);
+    report('converge', `${n} services, raw \`docker run -d\` CLI (${CONCURRENCY} at once)`, median(cli), 'ms', median(raw), median(cli) / median(raw), 'floor under DESIGN.md', `execFile docker run, spread ${spread(cli)} ms`);
     report('converge', `${n} services, ozwald (controller start → all Running)`, median(oz), 'ms', median(raw), median(oz) / median(raw), '≤ 1.15× raw', `ozwald run, spread ${spread(oz)} ms`);
+    report('converge', `${n} services, ozwald against the \`docker run\` CLI floor`, median(oz), 'ms', median(cli), median(oz) / median(cli), '≤ 1.15× floor', 'same runs as the two rows above');
+    report('converge', `${n} services, ozwald controller CPU time`, median(ozCpu), 'ms', median(oz), median(ozCpu) / median(oz), 'share of wall', `process.cpuUsage, ${(median(ozCpu) / n).toFixed(1)} ms per service`);
     if (hasCompose && comp.length) report('converge', `${n} services, docker-compose ${hasCompose} up -d`, median(comp), 'ms', median(raw), median(comp) / median(raw), 'ozwald faster', `docker-compose up -d, spread ${spread(comp)} ms`);
   }
   return hasCompose;
+}
+
+// --cpu-prof DIR: a V8 CPU profile of the controller (it runs in this
+// process) over the largest converge, and its top functions by self time.
+async function startProfile() {
+  const { Session } = await import('node:inspector');
+  const session = new Session();
+  session.connect();
+  const post = (m, p) => new Promise((res, rej) => session.post(m, p, (e, r) => (e ? rej(e) : res(r))));
+  await post('Profiler.enable');
+  await post('Profiler.setSamplingInterval', { interval: 500 });
+  await post('Profiler.start');
+  return {
+    async stop(file) {
+      const { profile } = await post('Profiler.stop');
+      session.disconnect();
+      mkdirSync(CPU_PROF, { recursive: true });
+      writeFileSync(file, JSON.stringify(profile));
+      process.stderr.write(`bench: CPU profile in ${file}\n${summariseProfile(profile)}\n`);
+    },
+  };
+}
+
+function summariseProfile(profile) {
+  const dt = new Map();
+  for (let i = 0; i < profile.samples.length; i++) dt.set(profile.samples[i], (dt.get(profile.samples[i]) ?? 0) + (profile.timeDeltas[i] ?? 0));
+  const self = new Map();
+  let total = 0, idle = 0;
+  for (const node of profile.nodes) {
+    const us = dt.get(node.id) ?? 0;
+    total += us;
+    const { functionName, url, lineNumber } = node.callFrame;
+    if (functionName === '(idle)') { idle += us; continue; }
+    const where = url.includes('/dist/') ? `ozwald ${url.slice(url.indexOf('/dist/') + 1)}` : url.includes('node_modules/') ? url.slice(url.lastIndexOf('node_modules/') + 13).split('/')[0] : url ? url.replace(/^node:/, 'node:') : '(native)';
+    const key = `${functionName || '(anonymous)'} ${where}${url ? `:${lineNumber + 1}` : ''}`;
+    self.set(key, (self.get(key) ?? 0) + us);
+  }
+  const busy = total - idle;
+  const top = [...self].sort((a, b) => b[1] - a[1]).slice(0, 15);
+  return [`busy ${(busy / 1000).toFixed(0)} ms of ${(total / 1000).toFixed(0)} ms sampled; top self time:`,
+    ...top.map(([k, us]) => `  ${(us / 1000).toFixed(1).padStart(7)} ms  ${(100 * us / busy).toFixed(1).padStart(4)}%  ${k}`)].join('\n');
 }
 
 // 2. Replace one of N after a manifest edit; and 4a. manifest save → first Docker call.
