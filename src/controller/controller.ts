@@ -59,6 +59,14 @@ export class Controller {
   private readonly lockedReasons = new Map<string, { reason: string; message: string; hash: string }>();
   private readonly lastStatus = new Map<string, InstanceStatus>();
   private writtenKeys = new Set<string>();
+  // What Redis holds of our status hash is only known while nothing could
+  // have changed it behind our back: a reconnect (the server may have
+  // restarted empty, or failed over), a failed write, a new lease and each
+  // resync bump the epoch, and the next pass re-reads the keys and writes
+  // every record again (one pipeline), so status heals on its own.
+  private statusEpoch = 0;
+  private syncedEpoch = -1;
+  private readonly statusStale = () => void this.statusEpoch++;
   private model: Model | undefined;
   private manifestErrors: string[] = [];
   private loadedAt: string | null = null;
@@ -109,6 +117,8 @@ export class Controller {
    * active, or when stopped while standing by.
    */
   async start(): Promise<void> {
+    this.o.redis.on('close', this.statusStale);
+    this.o.redis.on('ready', this.statusStale);
     await this.becomeLeader();
     if (this.stopped) return;
     await this.reload();
@@ -142,7 +152,7 @@ export class Controller {
     // leader's env-file in the middle of its launch.
     const swept = await this.o.envDir.sweep();
     if (swept) this.log.warn({ swept, dir: this.o.envDir.dir }, 'removed env-files left by an earlier run');
-    this.writtenKeys = new Set(await this.o.redis.hkeys(this.store.k.status));
+    this.statusEpoch++;
     this.scheduleRenew();
   }
 
@@ -190,7 +200,10 @@ export class Controller {
       void this.rewatchIfNeeded()
         .then(() => this.reload())
         .catch((e) => this.log.warn({ err: describe(e) }, 'manifest reload failed'))
-        .then(() => this.trigger('resync'));
+        .then(() => {
+          this.statusEpoch++;
+          this.trigger('resync');
+        });
       this.scheduleResync();
     }, this.o.resyncMs);
   }
@@ -477,6 +490,9 @@ export class Controller {
   }
 
   private async writeStatuses(planned: PlannedStatus[], now: number): Promise<void> {
+    const epoch = this.statusEpoch;
+    const full = this.syncedEpoch !== epoch;
+    if (full) this.writtenKeys = new Set(await this.o.redis.hkeys(this.store.k.status));
     const changed: InstanceStatus[] = [];
     const keep = new Set<string>();
     for (const s of planned) {
@@ -485,13 +501,19 @@ export class Controller {
       const prev = this.lastStatus.get(k);
       const since = prev && prev.phase === s.phase && prev.reason === s.reason ? prev.since : new Date(now).toISOString();
       const next: InstanceStatus = { ...s, since };
-      if (!prev || JSON.stringify(prev) !== JSON.stringify(next) || !this.writtenKeys.has(k)) changed.push(next);
+      if (full || !prev || JSON.stringify(prev) !== JSON.stringify(next) || !this.writtenKeys.has(k)) changed.push(next);
       this.lastStatus.set(k, next);
     }
     const remove = [...this.writtenKeys].filter((k) => !keep.has(k));
     for (const k of remove) this.lastStatus.delete(k);
-    await this.store.writeStatuses(changed, remove);
+    try {
+      await this.store.writeStatuses(changed, remove);
+    } catch (e) {
+      this.statusEpoch++;
+      throw e;
+    }
     this.writtenKeys = keep;
+    if (this.statusEpoch === epoch) this.syncedEpoch = epoch;
   }
 
   private async setStatus(key: string, patch: Partial<InstanceStatus>): Promise<void> {
@@ -500,7 +522,7 @@ export class Controller {
     const changedPhase = (patch.phase && patch.phase !== prev.phase) || (patch.reason && patch.reason !== prev.reason);
     const next = { ...prev, ...patch, since: changedPhase ? new Date(this.o.clock.now()).toISOString() : prev.since };
     this.lastStatus.set(key, next);
-    await this.store.writeStatuses([next], []).catch(() => {});
+    await this.store.writeStatuses([next], []).catch(() => void this.statusEpoch++);
   }
 
   // --- apply ---
@@ -673,5 +695,7 @@ export class Controller {
       this.leader = false;
     }
     if (this.sub) this.sub.disconnect();
+    this.o.redis.off('close', this.statusStale);
+    this.o.redis.off('ready', this.statusStale);
   }
 }

@@ -158,6 +158,21 @@ t.test('Redis going away: containers untouched, the loop recovers', async (t) =>
   await ctl.stop();
 });
 
+t.test('a status hash deleted behind the controller is written again by the next resync', async (t) => {
+  const w = await world();
+  t.teardown(() => teardown(w));
+  await fs.writeFile(join(w.manifests, 'm.yaml'), `realms:\n  ${w.realm}:\n    service-definitions:\n      - {name: a, type: container, image: ${IMAGE}}\n    persistent-services:\n      - {name: a, service: a}\n`);
+  const ctl = startController(w, ['--resync', '1']);
+  t.teardown(() => ctl.proc.kill('SIGKILL'));
+  const first = await phaseIs(w, 'a', 'Running');
+  // What a Redis restarted without its data, or a failover to a lagging replica, looks like.
+  await w.redis.del(`ozwald:${w.provisioner}:status`);
+  const again = await phaseIs(w, 'a', 'Running');
+  t.equal(again.containerId, first.containerId, 'the same container, only its record rewritten');
+  t.equal(again.since, first.since, 'the time of the last change is kept');
+  await ctl.stop();
+});
+
 t.test('dockerd restarting: everything comes back and events flow again', async (t) => {
   const w = await world();
   t.teardown(() => teardown(w));
