@@ -155,7 +155,7 @@ async function converge() {
         for (let i = 0; i < n; i++) y += `  s${i}:\n    image: ${IMAGE}\n    environment: {N: "${i}"}\n    network_mode: none\n`;
         writeFileSync(cf, y);
         const t0 = now();
-        const ok = await compose(['-p', `bench${tag}`, '-f', cf, 'up', '-d']).then(() => true, (e) => (process.stderr.write(`bench: docker-compose up failed: ${e.message.split('\n')[0]}\n`), false));
+        const ok = await compose(['-p', `bench${tag}`, '-f', cf, 'up', '-d']).then(() => true, (e) => (process.stderr.write(`bench: docker-compose up failed (${e.killed ? 'killed at the 180 s deadline' : `exit ${e.code}`}): ${String(e.stderr ?? '').trim().split('\n').slice(-2).join(' / ')}\n`), false));
         if (ok) comp.push(now() - t0);
         await compose(['-p', `bench${tag}`, '-f', cf, 'down', '-t', '1']).catch(() => {});
         await removeByLabel(`com.docker.compose.project=bench${tag}`);
