@@ -88,9 +88,11 @@ export class Controller {
   // Resolving every instance is most of a pass's CPU; it only changes with
   // the model or the dynamic set, so keep the last answer (the profile of a
   // converge of 100 showed a third of the pass in it).
-  private resolved: { model: Model; dynamic: string; set: ReturnType<typeof desiredSet>; deps: Map<string, string[]> } | undefined;
+  private resolved: { model: Model; dynamic: string; set: ReturnType<typeof desiredSet>; deps: Map<string, string[]>; hasDeps: boolean } | undefined;
   private rootMissing = false;
   private prunedFor: string | undefined;
+  /** The last pass left an instance waiting on depends-on (or removed something while depends-on is in use). */
+  private waitingOnDeps = false;
 
   constructor(opts: ControllerOptions) {
     this.o = { clock: systemClock, resyncMs: 10_000, settleMs: 300, concurrency: 4, minPassGapMs: 100, ...opts, metrics: opts.metrics ?? new Metrics(), scrubber: opts.scrubber ?? new SecretScrubber() };
@@ -359,7 +361,8 @@ export class Controller {
     }
     const dynKey = JSON.stringify(dynamic);
     if (this.resolved?.model !== model || this.resolved.dynamic !== dynKey) {
-      this.resolved = { model, dynamic: dynKey, set: desiredSet(model, dynamic), deps: serviceDependencies(model) };
+      const deps = serviceDependencies(model);
+      this.resolved = { model, dynamic: dynKey, set: desiredSet(model, dynamic), deps, hasDeps: [...deps.values()].some((d) => d.length > 0) };
     }
     const { desired, invalid } = this.resolved.set;
     const pairs = new Map<string, { realm: string; locker: string }>();
@@ -378,6 +381,7 @@ export class Controller {
       wasRunning: new Set([...this.lastStatus].filter(([, st]) => st.phase === 'Running').map(([k]) => k)), inFlight: new Set([...inFlightAtList, ...this.inFlight]), backoff: bo, lockedReasons: this.lockedReasons, now,
     });
     for (const s of p.statuses) if (s.phase === 'Running') this.backoff.healthy(`${s.realm}/${s.instance}`, now);
+    this.waitingOnDeps = p.statuses.some((s) => s.reason === 'WaitingForDependency') || (this.resolved.hasDeps && p.actions.some((a) => a.kind === 'remove'));
     this.log.debug({ actions: p.actions.map((a) => `${a.kind} ${a.key}`), inFlight: [...this.inFlight] }, 'planned');
 
     // Secret-bearing launches: take every needed token in one atomic step per
@@ -534,7 +538,11 @@ export class Controller {
         await fn();
       } finally {
         this.inFlight.delete(key);
-        this.trigger('action done');
+        // In a burst (a converge of 100), the pass after each launch would
+        // find nothing to do but list containers while the engine is busiest
+        // creating them; one pass when the burst ends does it all, unless an
+        // instance waits for what may just have started or stopped.
+        if (this.inFlight.size === 0 || this.waitingOnDeps) this.trigger('action done');
       }
     });
   }
