@@ -365,7 +365,8 @@ example: ozwald unlock demo api-keys --wait`,
  * waited for this locker has settled, then says what happened to each.
  */
 function waitsForLocker(s: InstanceStatus, realm: string, locker: string): boolean {
-  return s.realm === realm && s.lockers.includes(locker) && (s.phase === 'Locked' || s.reason === 'StaleSecrets');
+  // Locked, or running with stale secrets (StaleSecrets, or the reason the last refresh failed).
+  return s.realm === realm && s.lockers.includes(locker) && (s.phase === 'Locked' || (s.phase === 'Running' && s.reason !== 'Running'));
 }
 
 async function waitForUnlock(store: import('../state/store.js').Store, realm: string, locker: string, ttl: number, waiting: string[]): Promise<number> {
@@ -386,7 +387,8 @@ async function waitForUnlock(store: import('../state/store.js').Store, realm: st
     const rows = waiting.map((k) => now.get(k));
     // Settled: started or failed; or still locked for a reason other than this
     // key (a wrong token, or other lockers it waits for).
-    const settled = rows.every((s) => !s || s.phase === 'Running' && s.reason !== 'StaleSecrets' || s.phase === 'BackOff' || s.phase === 'Failed' ||
+    // A reason left from an earlier unlock only counts once this key is gone.
+    const settled = rows.every((s) => !s || (s.phase === 'Running' && (s.reason === 'Running' || (!keyThere && s.reason !== 'StaleSecrets'))) || s.phase === 'BackOff' || s.phase === 'Failed' ||
       (s.phase === 'Locked' && (!s.lockers.includes(locker) || (!keyThere && s.reason !== 'WaitingForUnlock' && s.reason !== 'LockerEmpty'))));
     if (!settled) continue;
     let bad = 0;
@@ -395,9 +397,11 @@ async function waitForUnlock(store: import('../state/store.js').Store, realm: st
         out(`${waiting[i]!.replace('/', ':')}: no longer desired`);
         continue;
       }
-      const what = s.phase === 'Running' ? 'started' : s.phase === 'Locked' && s.reason === 'WaitingForUnlock' ? `still waits for ${s.lockers.join(', ')}` : 'not started';
+      const started = s.phase === 'Running' && s.reason === 'Running';
+      const waits = s.phase === 'Locked' && s.reason === 'WaitingForUnlock';
+      const what = started ? 'started' : waits ? `still waits for ${s.lockers.join(', ')}` : s.phase === 'Running' ? 'not refreshed, still running its old secrets' : 'not started';
       out(`${s.realm}:${s.instance}: ${what}: ${s.phase} (${s.reason}) ${s.message}`);
-      if (s.phase !== 'Running' && !(s.phase === 'Locked' && s.reason === 'WaitingForUnlock')) bad++;
+      if (!started && !waits) bad++;
     }
     return bad ? 1 : 0;
   }

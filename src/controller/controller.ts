@@ -450,7 +450,9 @@ export class Controller {
         const reason = failed.error.code === 'OZW_VAULT_WRONG_TOKEN' ? 'WrongToken' : 'LockerUnreadable';
         this.lockedReasons.set(a.key, { reason, message: `${failed.error.message}; nothing was started — unlock again`, hash: a.desired.hash });
         const st = p.statuses.find((s) => `${s.realm}/${s.instance}` === a.key);
-        if (st) Object.assign(st, { phase: 'Locked', reason, message: this.lockedReasons.get(a.key)!.message, lockers: a.lockers });
+        // A container kept for its stale secrets still runs: it stays Running, with the reason.
+        const stillRuns = a.kind === 'replace' && a.why === 'secrets-rotated' && a.old.running;
+        if (st) Object.assign(st, { phase: stillRuns ? 'Running' : 'Locked', reason, message: this.lockedReasons.get(a.key)!.message, lockers: a.lockers });
         continue;
       }
       launches.push({ action: a, payloads: results as Record<string, string>[], secrets: secretsVersion(a.desired.realm, a.lockers, presence.versions) ?? '' });

@@ -110,7 +110,11 @@ export function plan(input: PlanInput): Plan {
           actions.push({ kind: 'replace', key: d.key, desired: d, old: current, lockers: d.spec.lockers, why: 'secrets-rotated' });
           status('Pending', 'SecretsRotated', `locker(s) ${stale.join(', ')} were sealed again; the container will be replaced`);
         } else {
-          status('Running', 'StaleSecrets', `running with secrets sealed before the last change of ${stale.map((l) => `vault:${d.realm}:${l}`).join(', ')}; unlock to refresh`, waitingFor);
+          const msg = `running with secrets sealed before the last change of ${stale.map((l) => `vault:${d.realm}:${l}`).join(', ')}; unlock to refresh`;
+          // The last unlock failed (wrong token): still running, and say why it was not refreshed.
+          const prior = input.lockedReasons?.get(d.key);
+          if (prior) status('Running', prior.reason, `${msg}; the last unlock did not refresh it: ${prior.message}`, waitingFor);
+          else status('Running', 'StaleSecrets', msg, waitingFor);
         }
         continue;
       }

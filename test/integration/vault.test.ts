@@ -82,6 +82,15 @@ t.test('vault paths', async (t) => {
     const old = (await container(w, 'api'))!;
     t.match(await execEnv(w, old.Id), new RegExp(`^SECRET=${V1}$`, 'm'), 'old values until unlocked');
 
+    // A wrong token: the container keeps running its old secrets, and says why.
+    const wrong = await cli(w, ['unlock', w.realm, 'keys', '--token-stdin', '--wait'], { input: 'not-the-token' });
+    t.equal(wrong.code, 1, wrong.stdout + wrong.stderr);
+    t.match(wrong.stdout, `${w.realm}:api: not refreshed, still running its old secrets: Running (WrongToken)`);
+    await new Promise((r) => setTimeout(r, 3000)); // passes after it (resync 2 s) keep the reason
+    const kept = (await statuses(w))['api']!;
+    t.same([kept.phase, kept.reason, kept.containerId], ['Running', 'WrongToken', old.Id], 'still running, with the reason');
+    t.match(kept.message, 'the last unlock did not refresh it');
+
     const events: { id: string; action: string; time: number }[] = [];
     const stream = await w.docker.getEvents({ filters: { type: ['container'], label: [`ozwald.provisioner=${w.provisioner}`] } });
     stream.on('data', (b: Buffer) => {
