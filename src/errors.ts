@@ -27,7 +27,7 @@ export type ErrorCode = keyof typeof ERROR_CODES;
 
 /** One line on how to fix each error; the type makes a missing one a compile error. */
 export const FIXES: Record<ErrorCode, string> = {
-  OZW_USAGE: 'see `ozwald <command> --help` for the options and an example',
+  OZW_USAGE: 'see `ozwald --help` for the commands, and `ozwald COMMAND --help` for its options and an example',
   OZW_MANIFEST_INVALID: 'fix the lines above; `ozwald validate` checks without running anything',
   OZW_MANIFEST_NOT_FOUND: 'point --manifests (or OZWALD_MANIFESTS) at a manifest file or folder',
   OZW_UNKNOWN_REFERENCE: 'use one of the names listed, or define the missing one in the manifests',
@@ -39,11 +39,11 @@ export const FIXES: Record<ErrorCode, string> = {
   OZW_PAYLOAD_INVALID: 'fix the named keys/lines in the file; values must be single-line text',
   OZW_TOKEN_MISSING: 'give the token on the prompt, or with --token-stdin, --token-file F or OZWALD_TOKEN',
   OZW_TTL_INVALID: 'use --ttl with whole seconds from 1 to 3600 (default 60)',
-  OZW_REDIS_UNAVAILABLE: 'start Redis (make setup does) or point --redis / OZWALD_REDIS_URL at one',
-  OZW_DOCKER_UNAVAILABLE: 'start the engine (make setup does) and export DOCKER_HOST',
+  OZW_REDIS_UNAVAILABLE: 'start Redis (in a checkout, `eval "$(bash hack/up.sh)"` starts one and prints OZWALD_REDIS_URL) or point --redis / OZWALD_REDIS_URL at one',
+  OZW_DOCKER_UNAVAILABLE: 'start the engine (in a checkout, `eval "$(bash hack/up.sh)"` starts one and prints DOCKER_HOST) and export DOCKER_HOST',
   OZW_LAUNCH_FAILED: 'fix the image or command in the manifests; the controller retries with back-off',
   OZW_ENVFILE_FAILED: 'make the runtime directory (OZWALD_RUNTIME_DIR) private to this user, or free disk space',
-  OZW_CONFLICT: 'read the dynamic set again (`ozwald services list`) and repeat the update',
+  OZW_CONFLICT: 'read the current state again (`ozwald services list`, `ozwald status`) and repeat the command',
   OZW_UNAUTHORIZED: 'send the header Authorization: Bearer $OZWALD_SYSTEM_KEY',
   OZW_BAD_REQUEST: 'fix the fields named in `issues` and send the request again',
   OZW_NOT_FOUND: 'see /openapi.json for the routes',
@@ -53,11 +53,14 @@ export class OzwError extends Error {
   readonly code: ErrorCode;
   /** Extra lines (one per problem) for errors that gather several problems. */
   readonly details: string[];
-  constructor(code: ErrorCode, message: string, details: string[] = []) {
+  /** How to fix this one, where the code's general line (FIXES) would mislead. */
+  fix: string | undefined;
+  constructor(code: ErrorCode, message: string, details: string[] = [], fix?: string) {
     super(message);
     this.name = 'OzwError';
     this.code = code;
     this.details = details;
+    this.fix = fix;
   }
 }
 

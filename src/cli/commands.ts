@@ -18,7 +18,7 @@ import { openStore, runtimeDir, type Globals } from './context.js';
 import { readToken, type TokenOptions } from './token.js';
 import { SECRETS_COMMANDS } from './secrets.js';
 import { SERVICES_COMMANDS } from './services.js';
-import { checkName, need, out, parseTtl, parseListen, loggerFromOptions, TOKEN_OPTIONS, GLOBAL_HELP, type Command } from './shared.js';
+import { checkName, need, out, parseTtl, parseListen, loggerFromOptions, loadOrThrow, notFound, TOKEN_OPTIONS, GLOBAL_HELP, type Command } from './shared.js';
 
 function renderStatus(say: (s: string) => void, g: Globals, instances: InstanceStatus[], controller: ControllerStatus | null): void {
   if (!controller) say(`no controller has reported for provisioner "${g.provisioner}" yet (is \`ozwald run\` running?)`);
@@ -74,16 +74,6 @@ function numberOption(v: unknown, name: string, min: number, max: number, dflt: 
     throw new OzwError('OZW_USAGE', `${name} ${String(v)}: give ${integer ? 'a whole number' : 'a number'} from ${min} to ${max}`);
   }
   return n;
-}
-
-async function loadOrThrow(path: string) {
-  const { model, problems } = await loadManifests(path);
-  if (!model) {
-    const missing = problems.length === 1 && problems[0]!.line === 0;
-    if (missing) throw new OzwError('OZW_MANIFEST_NOT_FOUND', formatProblem(problems[0]!));
-    throw new OzwError('OZW_MANIFEST_INVALID', `${problems.length} problem(s) in ${path}`, problems.map(formatProblem));
-  }
-  return model;
 }
 
 function statusTable(rows: InstanceStatus[]): string {
@@ -176,7 +166,7 @@ example: ozwald validate manifests/`,
         let n = 0;
         for (const r of model.realms.values()) n += r.persistent.size;
         out(`${path}: valid (${model.realms.size} realm(s), ${n} persistent service(s))`);
-      } else if (problems.length === 1 && problems[0]!.line === 0) {
+      } else if (notFound(problems)) {
         process.stderr.write(`ozwald: OZW_MANIFEST_NOT_FOUND: ${formatProblem(problems[0]!)}\n`);
       } else for (const p of problems) process.stderr.write(`${formatProblem(p)}\n`);
       return model ? 0 : 1;
@@ -272,7 +262,7 @@ example: ozwald --provisioner local down --yes`,
       const { store, redis, close } = await openStore(g);
       try {
         const holder = await redis.get(store.k.lease);
-        if (holder) throw new OzwError('OZW_CONFLICT', `a controller is running provisioner "${g.provisioner}" (${holder}); stop it first, or it would start everything again`);
+        if (holder) throw new OzwError('OZW_CONFLICT', `a controller is running provisioner "${g.provisioner}" (${holder}); stop it first, or it would start everything again`, [], 'stop that `ozwald run` (Ctrl-C, or `systemctl stop ozwald`), then run `ozwald down` again');
         const runtime = new Runtime(g.provisioner);
         await runtime.ping();
         const containers = await runtime.list();
@@ -309,7 +299,7 @@ ${GLOBAL_HELP}`,
     async run(g, v) {
       const listen = parseListen('--listen', (v.listen as string | undefined) ?? '127.0.0.1:8000', '127.0.0.1:8000');
       const systemKey = process.env.OZWALD_SYSTEM_KEY ?? '';
-      if (!systemKey) throw new OzwError('OZW_USAGE', 'OZWALD_SYSTEM_KEY is not set: the API will not start without the bearer key its clients must send');
+      if (!systemKey) throw new OzwError('OZW_USAGE', 'OZWALD_SYSTEM_KEY is not set: the API will not start without the bearer key its clients must send', [], 'export OZWALD_SYSTEM_KEY="$(head -c 32 /dev/urandom | base64)" and give the same key to its clients');
       const scrubber = new SecretScrubber();
       scrubber.add([systemKey]);
       const logger = loggerFromOptions(v, scrubber);

@@ -6,6 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { FIXES, OzwError, isOzwError } from '../errors.js';
 import { GLOBAL_OPTIONS, globalsFrom, type Globals } from './context.js';
 import { COMMANDS } from './commands.js';
+import { didYouMean } from '../config/suggest.js';
 
 function usage(): string {
   const lines = ['usage: ozwald [--redis URL] [--provisioner NAME] [--manifests PATH] <command> …', '', 'commands:'];
@@ -39,6 +40,8 @@ export async function main(argv: string[]): Promise<number> {
   }
   let name = argv[idx]!;
   let rest = [...argv.slice(0, idx), ...argv.slice(idx + 1)];
+  // `ozwald help [COMMAND…]` is `ozwald [COMMAND…] --help`.
+  if (name === 'help') return main([...argv.slice(0, idx), ...argv.slice(idx + 1), '--help']);
   // Two-word commands: `secrets set`, `services update`.
   const sub = argv[idx + 1];
   if (sub !== undefined && COMMANDS[`${name} ${sub}`]) {
@@ -53,21 +56,42 @@ export async function main(argv: string[]): Promise<number> {
       return 0;
     }
     if (group.length) throw new OzwError('OZW_USAGE', `"${name}" needs a subcommand: ${group.map((g) => g.split(' ')[1]).join(', ')}`);
-    throw new OzwError('OZW_USAGE', `unknown command "${name}"; run ozwald --help`);
+    const hint = didYouMean(name, new Set(Object.keys(COMMANDS).map((c) => c.split(' ')[0]!)));
+    throw new OzwError('OZW_USAGE', `unknown command "${name}"${hint ? ` (did you mean ${hint}?)` : ''}; run ozwald --help`);
   }
+  const options = { ...GLOBAL_OPTIONS, ...cmd.options } as NonNullable<ParseArgsConfig['options']>;
   let parsed;
   try {
-    parsed = parseArgs({ args: rest, options: { ...GLOBAL_OPTIONS, ...cmd.options } as ParseArgsConfig['options'], allowPositionals: true, strict: true });
+    parsed = parseArgs({ args: rest, options, allowPositionals: true, strict: true });
   } catch (e) {
-    throw new OzwError('OZW_USAGE', `${name}: ${(e as Error).message}`);
+    throw new OzwError('OZW_USAGE', `${name}: ${argsMessage(e as Error & { code?: string }, Object.keys(options))}`, [], commandFix(name));
   }
   const values = parsed.values as Record<string, string | boolean | string[] | undefined>;
   if (values.help) {
     process.stdout.write(`${cmd.help}\n`);
     return 0;
   }
-  const g: Globals = globalsFrom(values as { redis?: string; provisioner?: string; manifests?: string });
-  return cmd.run(g, values, parsed.positionals);
+  try {
+    const g: Globals = globalsFrom(values as { redis?: string; provisioner?: string; manifests?: string });
+    return await cmd.run(g, values, parsed.positionals);
+  } catch (e) {
+    // A usage error inside a command: point at that command's help.
+    if (isOzwError(e, 'OZW_USAGE') && e.fix === undefined) e.fix = commandFix(name);
+    throw e;
+  }
+}
+
+const commandFix = (name: string) => `see \`ozwald ${name} --help\` for the options and an example`;
+
+/** node:util's parseArgs messages, shortened, with a "did you mean" for a mistyped option. */
+function argsMessage(e: Error & { code?: string }, known: string[]): string {
+  const unknown = /^Unknown option '([^']+)'/.exec(e.message);
+  if (e.code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION' && unknown) {
+    const opt = unknown[1]!;
+    const hint = didYouMean(opt.replace(/^-+/, ''), known);
+    return `unknown option ${opt}${hint ? ` (did you mean --${hint}?)` : ''}; a value that starts with '-' goes after '--'`;
+  }
+  return e.message;
 }
 
 // Run only when executed (also through the npm bin symlink), not when imported by tests.
@@ -86,7 +110,7 @@ if (isMain) {
         process.stderr.write(`ozwald: ${e.code}: ${e.message}\n`);
         for (const d of e.details.slice(e.details[0] === e.message ? 1 : 0)) process.stderr.write(`  ${d}\n`);
         // The token message already lists the channels; the hint would repeat it.
-        if (!(e.code === 'OZW_TOKEN_MISSING' && e.message.startsWith('no '))) process.stderr.write(`  fix: ${FIXES[e.code]}\n`);
+        process.stderr.write(`  fix: ${e.fix ?? FIXES[e.code]}\n`);
       } else {
         process.stderr.write(`ozwald: internal error: ${(e as Error)?.message ?? String(e)}\n`);
       }

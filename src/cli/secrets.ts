@@ -1,7 +1,8 @@
 // `ozwald secrets …`: seal, list, remove, rotate, verify and migrate lockers.
 import { promises as fs } from 'node:fs';
 import { loadManifests } from '../config/load.js';
-import { OzwError } from '../errors.js';
+import { OzwError, isOzwError } from '../errors.js';
+import { listOf } from '../config/suggest.js';
 import { vaultKey } from '../state/keys.js';
 import type { Store } from '../state/store.js';
 import { inspect, open, seal } from '../vault/envelope.js';
@@ -75,15 +76,16 @@ ${GLOBAL_HELP}`,
       try {
         text = await fs.readFile(v.file, 'utf8');
       } catch (e) {
-        throw new OzwError('OZW_PAYLOAD_INVALID', `cannot read ${v.file}: ${(e as NodeJS.ErrnoException).code ?? 'error'}`);
+        throw new OzwError('OZW_USAGE', `cannot read --file ${v.file}: ${(e as NodeJS.ErrnoException).code ?? 'error'}`, [], 'check the path given to --file, and that this user may read it');
       }
       const payload = parsePayload(text, v.file);
       const declared = await loadManifests(g.manifests).catch(() => ({ model: undefined }));
       if (!declared.model?.realms.get(realm)?.lockers.has(locker)) {
+        const r = declared.model?.realms.get(realm);
         const msg = declared.model
-          ? `the manifests in ${g.manifests} declare no locker "${locker}" in realm "${realm}"`
+          ? `the manifests in ${g.manifests} declare no locker "${locker}" in realm "${realm}" (${r ? `its lockers: ${listOf(r.lockers.keys())}` : `realms: ${listOf(declared.model.realms.keys())}`})`
           : `the manifests in ${g.manifests} could not be loaded to check that locker "${locker}" is declared`;
-        if (v.strict) throw new OzwError('OZW_UNKNOWN_REFERENCE', `${msg}; nothing was written (--strict)`);
+        if (v.strict) throw new OzwError('OZW_UNKNOWN_REFERENCE', `${msg}; nothing was written (--strict)`, [], `declare it in the realm's vault.lockers first, or use one of the names listed`);
         process.stderr.write(`ozwald: warning: ${msg}\n`);
       }
       const token = await readToken(v as TokenOptions, { confirm: true });
@@ -144,7 +146,7 @@ example: ozwald secrets list demo --keys`,
       const [realm, locker] = realmLocker(pos);
       const { store, close } = await openStore(g);
       try {
-        if (!(await store.delVault(realm, locker))) throw new OzwError('OZW_VAULT_EMPTY', `nothing sealed at vault:${realm}:${locker}`);
+        if (!(await store.delVault(realm, locker))) throw new OzwError('OZW_VAULT_EMPTY', `nothing sealed at vault:${realm}:${locker}`, [], 'nothing to remove: `ozwald secrets list` shows what is sealed');
         out(`deleted vault:${realm}:${locker}`);
         return 0;
       } finally {
@@ -167,7 +169,10 @@ example: ozwald secrets verify demo api-keys --token-file ~/.ozwald-token`,
       const token = await readToken(v as TokenOptions);
       const { store, close } = await openStore(g);
       try {
-        const opened = await open(realm, locker, token, await blobOrThrow(store, realm, locker));
+        const opened = await open(realm, locker, token, await blobOrThrow(store, realm, locker)).catch((e: unknown) => {
+          if (isOzwError(e, 'OZW_VAULT_WRONG_TOKEN')) e.fix = 'try the token it was sealed with; if that is lost, seal the values again with `ozwald secrets set`';
+          throw e;
+        });
         out(`the token opens vault:${realm}:${locker} (${opened.format === 'ozv1' ? 'v1' : 'legacy Fernet'} envelope, ${Object.keys(opened.payload).length} key(s))`);
         return 0;
       } finally {

@@ -1,11 +1,9 @@
 // `ozwald services update|list`: the dynamic desired set.
-import { loadManifests } from '../config/load.js';
 import { formatSpec, parseSpec } from '../config/spec.js';
-import { formatProblem } from '../config/yaml.js';
 import { updateDynamic } from '../controller/dynamic.js';
 import { OzwError } from '../errors.js';
 import { openStore } from './context.js';
-import { out, TOKEN_OPTIONS, GLOBAL_HELP, type Command } from './shared.js';
+import { out, loadOrThrow, TOKEN_OPTIONS, GLOBAL_HELP, type Command } from './shared.js';
 import { readToken, type TokenOptions } from './token.js';
 
 export const SERVICES_COMMANDS: Record<string, Command> = {
@@ -28,8 +26,7 @@ ${GLOBAL_HELP}`,
       if (v.clear && pos.length) throw new OzwError('OZW_USAGE', '--clear takes no instance specs');
       if (!v.clear && pos.length === 0) throw new OzwError('OZW_USAGE', 'give at least one instance spec, or --clear to empty the set');
       const entries = pos.map((p) => parseSpec(p));
-      const { model, problems } = await loadManifests(g.manifests);
-      if (!model) throw new OzwError('OZW_MANIFEST_INVALID', `the manifests in ${g.manifests} do not load, so the names cannot be checked`, problems.map(formatProblem));
+      const model = await loadOrThrow(g.manifests, ', so the names cannot be checked');
       const tokens = new Map<string, string>();
       const bare = ((v['token-for'] as string[] | undefined) ?? []).filter((x) => !x.includes('='));
       if (bare.length > 1 && (v['token-stdin'] || v['token-file'] || process.env.OZWALD_TOKEN) ) {

@@ -1,5 +1,7 @@
 // Helpers every command module uses.
 import { SAFE_NAME } from '../config/schema.js';
+import { loadManifests } from '../config/load.js';
+import { formatProblem } from '../config/yaml.js';
 import { OzwError } from '../errors.js';
 import { createLogger, type Logger, type SecretScrubber } from '../log.js';
 import { UNLOCK_TTL_DEFAULT, UNLOCK_TTL_MAX } from '../state/keys.js';
@@ -57,4 +59,19 @@ export function loggerFromOptions(v: Values, scrubber: SecretScrubber): Logger {
   const format = v['log-format'] as string | undefined;
   if (format !== undefined && format !== 'json' && format !== 'pretty') throw new OzwError('OZW_USAGE', `--log-format ${format}: use json or pretty`);
   return createLogger({ level, scrubber, ...(format ? { format } : {}) });
+}
+
+/** The manifests path is missing or holds no manifest (rather than holding bad ones). */
+export function notFound(problems: { line: number; message: string }[]): boolean {
+  return problems.length === 1 && problems[0]!.line === 0 && /^no such file|^no \*\.yaml/.test(problems[0]!.message);
+}
+
+/** The manifests' model, or the error a command should stop with: not found, or every problem. */
+export async function loadOrThrow(path: string, why = '') {
+  const { model, problems } = await loadManifests(path);
+  if (!model) {
+    if (notFound(problems)) throw new OzwError('OZW_MANIFEST_NOT_FOUND', `${formatProblem(problems[0]!)}${why}`);
+    throw new OzwError('OZW_MANIFEST_INVALID', `${problems.length} problem(s) in ${path}${why}`, problems.map(formatProblem));
+  }
+  return model;
 }

@@ -69,7 +69,7 @@ export async function readToken(o: TokenOptions, opts: { confirm?: boolean; labe
     try {
       token = chomp(await fs.readFile(file, 'utf8'));
     } catch (e) {
-      throw new OzwError('OZW_TOKEN_MISSING', `cannot read --${which}-file ${file}: ${(e as NodeJS.ErrnoException).code ?? 'error'}`);
+      throw new OzwError('OZW_TOKEN_MISSING', `cannot read --${which}-file ${file}: ${(e as NodeJS.ErrnoException).code ?? 'error'}`, [], 'check the path, and that this user may read the file');
     }
   } else if (process.env[envName]) token = process.env[envName];
   else if (argv !== undefined) {
@@ -79,11 +79,11 @@ export async function readToken(o: TokenOptions, opts: { confirm?: boolean; labe
     token = await promptHidden(`${label}: `);
     if (opts.confirm) {
       const again = await promptHidden(`${label} (again): `);
-      if (again !== token) throw new OzwError('OZW_TOKEN_MISSING', 'the two entries differ; nothing was written');
+      if (again !== token) throw new OzwError('OZW_TOKEN_MISSING', 'the two entries differ; nothing was written', [], 'run the command again and type the same token twice');
     }
   }
   if (token === undefined || token === '') {
-    throw new OzwError('OZW_TOKEN_MISSING', `no ${label} given: use the prompt (on a terminal), --${which}-stdin, --${which}-file F or ${envName}`);
+    throw new OzwError('OZW_TOKEN_MISSING', `no ${label} given: use the prompt (on a terminal), --${which}-stdin, --${which}-file F or ${envName}`, [], `without a terminal, pipe it in: … --${which}-stdin < FILE`);
   }
   const bad = tokenProblem(token);
   if (bad) throw new OzwError('OZW_TOKEN_MISSING', `${label}: ${bad}`);

@@ -61,7 +61,11 @@ export async function updateDynamic(
     if (realms.size === 0) problems.push(`token for locker ${locker}: no listed service uses that locker`);
     for (const realm of realms) writes.push([realm, locker, token]);
   }
-  if (problems.length) throw new OzwError('OZW_UNKNOWN_REFERENCE', problems[0]!, problems);
+  if (problems.length) {
+    const clash = problems.some((p) => p.includes('the manifests already run an instance of that name'));
+    throw new OzwError('OZW_UNKNOWN_REFERENCE', problems[0]!, problems,
+      clash ? 'give the instance another name: in NAME[service][variety][profile] the first word names the instance, e.g. demo:chat2[assistant]' : undefined);
+  }
   for (const [realm, locker, token] of writes) {
     await store.setUnlock(realm, locker, token, opts.ttl ?? UNLOCK_TTL_DEFAULT, opts.now);
     unlocked.push(`${realm}:${locker}`);

@@ -155,7 +155,7 @@ t.test('http api', async (t) => {
     t.equal(bad.code, 1);
     t.match(bad.stderr, `service "nosuch" is not defined in realm "${w.realm}" (services: chat or web)`);
     t.match(bad.stderr, 'service "chat" has no variety "gpu" (varieties: (none))');
-    t.match(await cli(w, ['services', 'update', `${w.realm}:web[web]`]), { code: 1, stderr: /already run an instance of that name as a persistent service/ });
+    t.match(await cli(w, ['services', 'update', `${w.realm}:web[web]`]), { code: 1, stderr: /already run an instance of that name as a persistent service.*\n(.*\n)*  fix: give the instance another name/ });
     t.match(await cli(w, ['services', 'update', 'a:b:c']), { code: 1, stderr: /OZW_SPEC_INVALID/ });
     t.match(await cli(w, ['services', 'update', `${w.realm}:w3[web]`, '--expect-generation', '0']), { code: 1, stderr: /OZW_CONFLICT: the dynamic set is at generation \d+, not 0/ });
     const clear = await cli(w, ['services', 'update', '--clear']);

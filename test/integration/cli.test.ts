@@ -34,7 +34,13 @@ t.test('cli', async (t) => {
     }
     t.match(await cli(w, ['bogus']), { code: 1, stderr: 'ozwald: OZW_USAGE: unknown command "bogus"; run ozwald --help\n' });
     t.match(await cli(w, ['secrets']), { code: 1, stderr: /OZW_USAGE: "secrets" needs a subcommand: set, list, rm/ });
-    t.match(await cli(w, ['status', '--frobnicate']), { code: 1, stderr: /OZW_USAGE: status: Unknown option '--frobnicate'/ });
+    t.match(await cli(w, ['status', '--frobnicate']), { code: 1, stderr: `ozwald: OZW_USAGE: status: unknown option --frobnicate; a value that starts with '-' goes after '--'\n  fix: see \`ozwald status --help\` for the options and an example\n` });
+    t.match(await cli(w, ['status', '--jsn']), { code: 1, stderr: 'status: unknown option --jsn (did you mean --json?)' });
+    t.match(await cli(w, ['statsu']), { code: 1, stderr: 'unknown command "statsu" (did you mean status?)' });
+    t.match(await cli(w, ['unlock', 'x']), { code: 1, stderr: 'OZW_USAGE: expected REALM LOCKER\n  fix: see `ozwald unlock --help`' });
+    const help = await cli(w, ['help', 'secrets', 'set']);
+    t.equal(help.code, 0);
+    t.match(help.stdout, /^ozwald secrets set REALM LOCKER --file F/, '`ozwald help CMD` is `ozwald CMD --help`');
     t.match(await cli(w, ['unlock', w.realm]), { code: 1, stderr: /OZW_USAGE: expected REALM LOCKER/ });
     t.match(await cli(w, ['unlock', 'bad:realm', 'keys']), { code: 1, stderr: /OZW_USAGE: realm "bad:realm" is not a valid name/ });
     t.match((await cli(w, ['--version'])).stdout, /^\d+\.\d+\.\d+\n$/);
@@ -90,7 +96,7 @@ t.test('cli', async (t) => {
     t.notMatch(r.stderr + r.stdout, CANARY);
     t.equal(await w.redis.exists(`vault:${w.realm}:keys`), 0, 'nothing written');
     t.match(await cli(w, ['secrets', 'set', w.realm, 'keys', '--token-stdin'], { input: 'tok' }), { code: 1, stderr: /OZW_USAGE: secrets set needs --file F/ });
-    t.match(await cli(w, ['secrets', 'set', w.realm, 'keys', '--file', join(w.dir, 'nope.json'), '--token-stdin'], { input: 'tok' }), { code: 1, stderr: /OZW_PAYLOAD_INVALID: cannot read .*nope\.json: ENOENT/ });
+    t.match(await cli(w, ['secrets', 'set', w.realm, 'keys', '--file', join(w.dir, 'nope.json'), '--token-stdin'], { input: 'tok' }), { code: 1, stderr: /OZW_USAGE: cannot read --file .*nope\.json: ENOENT\n  fix: check the path given to --file/ });
     const env = join(w.dir, 'ok.env');
     await fs.writeFile(env, `# keys\nAPI_KEY=${CANARY}\n`);
     const undeclared = await cli(w, ['secrets', 'set', w.realm, 'other', '--file', env, '--token-stdin'], { input: 'tok' });

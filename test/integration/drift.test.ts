@@ -107,6 +107,7 @@ t.test('drift repair, crash loops and name conflicts', async (t) => {
     const refused = await cli(w, ['down', '--yes']);
     t.equal(refused.code, 1);
     t.match(refused.stderr, `OZW_CONFLICT: a controller is running provisioner "${w.provisioner}"`);
+    t.match(refused.stderr, '  fix: stop that `ozwald run`');
     await ctl.stop();
     const dry = await cli(w, ['down']);
     t.match(dry.stdout, `would remove ozsvc--${w.realm}--web`);

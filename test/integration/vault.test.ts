@@ -58,7 +58,7 @@ t.test('vault paths', async (t) => {
   await t.test('--strict refuses a locker the manifests do not declare', async (t) => {
     const r = await sealFile(w, 'undeclared', { A: 'b' }, T1, ['--strict']);
     t.equal(r.code, 1);
-    t.match(r.stderr, `OZW_UNKNOWN_REFERENCE: the manifests in ${w.manifests} declare no locker "undeclared" in realm "${w.realm}"; nothing was written (--strict)`);
+    t.match(r.stderr, `OZW_UNKNOWN_REFERENCE: the manifests in ${w.manifests} declare no locker "undeclared" in realm "${w.realm}" (its lockers: keys or old); nothing was written (--strict)`);
     t.equal(await w.redis.exists(`vault:${w.realm}:undeclared`), 0);
   });
 
