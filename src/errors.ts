@@ -21,6 +21,8 @@ export const ERROR_CODES = {
   OZW_UNAUTHORIZED: 'The HTTP API needs `Authorization: Bearer <OZWALD_SYSTEM_KEY>`.',
   OZW_BAD_REQUEST: 'An HTTP request body failed validation; the response names each field path.',
   OZW_NOT_FOUND: 'No such HTTP route.',
+  OZW_BODY_TOO_LARGE: 'An HTTP request body is over the limit (256 KiB).',
+  OZW_INTERNAL: 'An unexpected error in the HTTP API; its log has the details.',
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_CODES;
@@ -47,6 +49,8 @@ export const FIXES: Record<ErrorCode, string> = {
   OZW_UNAUTHORIZED: 'send the header Authorization: Bearer $OZWALD_SYSTEM_KEY',
   OZW_BAD_REQUEST: 'fix the fields named in `issues` and send the request again',
   OZW_NOT_FOUND: 'see /openapi.json for the routes',
+  OZW_BODY_TOO_LARGE: 'send a smaller body: split the update, or keep secrets payloads under 256 KiB',
+  OZW_INTERNAL: 'see the API log for the error, and report it if it repeats',
 };
 
 export class OzwError extends Error {

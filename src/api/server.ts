@@ -79,7 +79,9 @@ export interface ApiServer {
 
 export async function buildApi(o: ApiOptions): Promise<ApiServer> {
   if (!o.systemKey) throw new OzwError('OZW_USAGE', 'the API will not start without OZWALD_SYSTEM_KEY (the bearer key clients must send)');
-  const app = Fastify({ loggerInstance: o.logger, bodyLimit: o.bodyLimit ?? 256 * 1024, disableRequestLogging: false }).withTypeProvider<ZodTypeProvider>();
+  const bodyLimit = o.bodyLimit ?? 256 * 1024;
+  // Trailing slashes as the Python Ozwald's clients write them, or not.
+  const app = Fastify({ loggerInstance: o.logger, bodyLimit, routerOptions: { ignoreTrailingSlash: true } }).withTypeProvider<ZodTypeProvider>();
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
   await app.register(swagger, {
@@ -108,7 +110,7 @@ export async function buildApi(o: ApiOptions): Promise<ApiServer> {
       return reply.code(httpStatus(err.code)).send({ code: err.code, message: err.message, ...(err.details.length > 1 ? { issues: err.details.map((d) => ({ path: '', message: d })) } : {}) });
     }
     const e = err as { statusCode?: number; code?: string; message?: string };
-    if (e.statusCode === 413 || e.code === 'FST_ERR_CTP_BODY_TOO_LARGE') return reply.code(413).send({ code: 'OZW_BAD_REQUEST', message: 'request body too large' });
+    if (e.statusCode === 413 || e.code === 'FST_ERR_CTP_BODY_TOO_LARGE') return reply.code(413).send({ code: 'OZW_BODY_TOO_LARGE', message: `request body over ${bodyLimit / 1024} KiB` });
     if (e.statusCode && e.statusCode < 500) return reply.code(e.statusCode).send({ code: 'OZW_BAD_REQUEST', message: 'malformed request (the body must be JSON)' });
     if (/ECONNREFUSED|Connection is closed|max retries|ETIMEDOUT|Stream isn't writeable|enableOfflineQueue/i.test(e.message ?? '')) {
       return reply.code(503).send({ code: 'OZW_REDIS_UNAVAILABLE', message: 'Redis is unreachable; try again' });
@@ -176,7 +178,7 @@ export async function buildApi(o: ApiOptions): Promise<ApiServer> {
     });
   }
 
-  app.post('/srv/secrets/update/', { schema: { body: SecretsBody, response: { 202: Accepted, '4xx': ErrorBody, '5xx': ErrorBody } } }, async (req, reply) => {
+  app.post('/srv/secrets/update/', { schema: { body: SecretsBody, response: { 202: Accepted.extend({ warnings: z.array(z.string()).optional() }), '4xx': ErrorBody, '5xx': ErrorBody } } }, async (req, reply) => {
     const bad = tokenProblem(req.body.token);
     if (bad) throw new OzwError('OZW_BAD_REQUEST', `token: ${bad}`);
     // The same checks as `secrets set` (names, values an env-file can carry).
@@ -184,7 +186,11 @@ export async function buildApi(o: ApiOptions): Promise<ApiServer> {
     const blob = await seal(req.body.realm, req.body.locker_name, req.body.token, payload);
     await o.store.setVault(req.body.realm, req.body.locker_name, blob);
     await o.store.wake(`sealed ${req.body.realm}:${req.body.locker_name}`);
-    return reply.code(202).send({ status: 'accepted' as const, message: 'Secrets updated' });
+    // As `secrets set` warns: sealed, but no service of these manifests can use it.
+    const { model: m } = await loadManifests(o.manifests);
+    const declared = m?.realms.get(req.body.realm)?.lockers.has(req.body.locker_name) ?? true;
+    const warnings = declared ? [] : [`the manifests declare no locker "${req.body.locker_name}" in realm "${req.body.realm}"`];
+    return reply.code(202).send({ status: 'accepted' as const, message: 'Secrets updated', ...(warnings.length ? { warnings } : {}) });
   });
 
   return { listen: (host, port) => app.listen({ host, port }), close: () => app.close() };

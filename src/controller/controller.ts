@@ -16,7 +16,7 @@ import { SecretScrubber, type Logger } from '../log.js';
 import { Metrics } from './metrics.js';
 import { Runtime, type LaunchSpec, type ObservedContainer } from '../runtime/docker.js';
 import { containerName } from '../runtime/labels.js';
-import { Store } from '../state/store.js';
+import { Store, redactUrl } from '../state/store.js';
 import type { ControllerStatus, InstanceStatus } from '../state/status.js';
 import { EnvFileDir, renderEnvFile } from '../vault/envfile.js';
 import { open as openLocker } from '../vault/envelope.js';
@@ -66,7 +66,22 @@ export class Controller {
   // every record again (one pipeline), so status heals on its own.
   private statusEpoch = 0;
   private syncedEpoch = -1;
-  private readonly statusStale = () => void this.statusEpoch++;
+  private redisLost = false;
+  private readonly onRedisClose = () => {
+    this.statusEpoch++;
+    if (this.redisLost || this.stopped) return;
+    this.redisLost = true;
+    this.o.metrics.redisUp.set(0);
+    this.log.error({ code: 'OZW_REDIS_UNAVAILABLE', redis: redactUrl(this.o.redisUrl) }, 'lost Redis; containers keep running, nothing is pruned, reconnecting with back-off');
+  };
+  private readonly onRedisReady = () => {
+    this.statusEpoch++;
+    if (!this.redisLost) return;
+    this.redisLost = false;
+    this.o.metrics.redisUp.set(1);
+    this.log.info({ redis: redactUrl(this.o.redisUrl) }, 'Redis reachable again; resyncing');
+    this.trigger('redis back');
+  };
   private model: Model | undefined;
   private manifestErrors: string[] = [];
   private loadedAt: string | null = null;
@@ -119,8 +134,8 @@ export class Controller {
    * active, or when stopped while standing by.
    */
   async start(): Promise<void> {
-    this.o.redis.on('close', this.statusStale);
-    this.o.redis.on('ready', this.statusStale);
+    this.o.redis.on('close', this.onRedisClose);
+    this.o.redis.on('ready', this.onRedisReady);
     await this.becomeLeader();
     if (this.stopped) return;
     await this.reload();
@@ -705,7 +720,7 @@ export class Controller {
       this.leader = false;
     }
     if (this.sub) this.sub.disconnect();
-    this.o.redis.off('close', this.statusStale);
-    this.o.redis.off('ready', this.statusStale);
+    this.o.redis.off('close', this.onRedisClose);
+    this.o.redis.off('ready', this.onRedisReady);
   }
 }

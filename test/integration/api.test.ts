@@ -62,6 +62,7 @@ t.test('http api', async (t) => {
 
   await t.test('configured services', async (t) => {
     const list = await (await fetch(`${base}/srv/services/configured/`, { headers: auth })).json() as { service_name: string; realm: string; lockers: string[] }[];
+    t.same(await (await fetch(`${base}/srv/services/configured`, { headers: auth })).json(), list, 'the trailing slash is optional');
     t.same(list.map((s) => `${s.realm}/${s.service_name}:${s.lockers.join(',')}`).sort(), [`${w.realm}/chat:keys`, `${w.realm}/web:`]);
   });
 
@@ -92,6 +93,7 @@ t.test('http api', async (t) => {
     t.same((await r7.json() as { issues: { path: string }[] }).issues.map((i) => i.path), ['payload.A']);
     const big = await post('/srv/secrets/update/', { realm: w.realm, locker_name: 'keys', token: TOKEN, payload: { A: 'x'.repeat(300 * 1024) } });
     t.equal(big.status, 413, 'body size limit');
+    t.equal((await big.json() as { code: string }).code, 'OZW_BODY_TOO_LARGE');
   });
 
   await t.test('secrets update seals a locker the CLI then opens', async (t) => {
@@ -99,6 +101,9 @@ t.test('http api', async (t) => {
     t.equal(r.status, 202);
     t.same(await r.json(), { status: 'accepted', message: 'Secrets updated' });
     t.match(await cli(w, ['secrets', 'verify', w.realm, 'keys', '--token-stdin'], { input: TOKEN }), { code: 0, stdout: /1 key\(s\)/ });
+    const undeclared = await post('/srv/secrets/update/', { realm: w.realm, locker_name: 'nobody-uses', token: TOKEN, payload: { A: 'b' } });
+    t.equal(undeclared.status, 202);
+    t.same((await undeclared.json() as { warnings: string[] }).warnings, [`the manifests declare no locker "nobody-uses" in realm "${w.realm}"`], 'warned, as secrets set warns');
   });
 
   await t.test('update with tokens: the container starts with the secrets; no token stays in Redis', async (t) => {

@@ -13,6 +13,8 @@ t.test('every code is used somewhere in src/', async (t) => {
   const { execFileSync } = await import('node:child_process');
   const src = execFileSync('grep', ['-rhoE', "'OZW_[A-Z_]+'", new URL('../../src', import.meta.url).pathname], { encoding: 'utf8' });
   for (const code of Object.keys(ERROR_CODES)) t.match(src, `'${code}'`, `${code} is raised somewhere`);
+  const used = new Set([...src.matchAll(/'(OZW_[A-Z_]+)'/g)].map((m) => m[1]!));
+  t.same([...used].filter((c) => !(c in ERROR_CODES)), [], 'every code src/ uses is in the registry');
 });
 
 t.test('ozwald.schema.json is the schema the code generates', async (t) => {
