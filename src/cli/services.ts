@@ -19,7 +19,7 @@ FILE, or the usual channels: --token-stdin, --token-file, OZWALD_TOKEN,
 prompt); tokens are never stored with the set. --expect-generation makes the
 update fail (OZW_CONFLICT) if someone else changed the set since you read it.
 
-example: ozwald services update demo:chat[assistant] demo:big[llm][cpu-only][large] --token-for api-keys
+example: ozwald services update 'demo:chat[assistant]' 'demo:big[llm][cpu-only][large]' --token-for api-keys
 ${GLOBAL_HELP}`,
     options: { 'token-for': { type: 'string', multiple: true }, clear: { type: 'boolean' }, 'expect-generation': { type: 'string' }, ...TOKEN_OPTIONS },
     async run(g, v, pos) {
