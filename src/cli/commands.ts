@@ -160,9 +160,10 @@ example: ozwald validate manifests/`,
     options: { json: { type: 'boolean' } },
     async run(g, v, pos) {
       const path = pos[0] ?? g.manifests;
-      const { model, problems } = await loadManifests(path);
-      if (v.json) out(JSON.stringify({ ok: !!model, problems }, null, 2));
+      const { model, problems, warnings = [] } = await loadManifests(path);
+      if (v.json) out(JSON.stringify({ ok: !!model, problems, warnings }, null, 2));
       else if (model) {
+        for (const wp of warnings) process.stderr.write(`warning: ${formatProblem(wp)}\n`);
         let n = 0;
         for (const r of model.realms.values()) n += r.persistent.size;
         out(`${path}: valid (${model.realms.size} realm(s), ${n} persistent service(s))`);

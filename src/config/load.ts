@@ -81,7 +81,7 @@ export async function readSources(path: string): Promise<{ sources: Source[]; pr
   return { sources, problems };
 }
 
-export async function loadManifests(path: string): Promise<{ model?: Model; problems: Problem[] }> {
+export async function loadManifests(path: string): Promise<{ model?: Model; problems: Problem[]; warnings?: Problem[] }> {
   const { sources, problems } = await readSources(path);
   if (problems.length) return { problems };
   return buildModel(sources);

@@ -68,8 +68,10 @@ function substitute(s: string, file: string): string {
 }
 
 /** Parses and validates fragments and merges them into one model; every problem is reported, not just the first. */
-export function buildModel(sources: Source[]): { model?: Model; problems: Problem[] } {
+export function buildModel(sources: Source[]): { model?: Model; problems: Problem[]; warnings?: Problem[] } {
   const problems: Problem[] = [];
+  // Accepted for compatibility but without effect: said, never silently dropped.
+  const warnings: Problem[] = [];
   const realms = new Map<string, RealmModel>();
   const volumes = new Map<string, VolumeModel>();
   const portals: PortalModel[] = [];
@@ -170,6 +172,11 @@ export function buildModel(sources: Source[]): { model?: Model; problems: Proble
             parts.push({ label: `profile "${k}"`, part: v ?? {}, path: [...at, 'profiles', k] });
           }
         }
+        for (const { part, path } of parts) {
+          if (part.env_file === undefined) continue;
+          const wat = [...path, 'env_file'];
+          warnings.push({ ...origin(wat), path: pathText(wat), message: 'env_file is not used by this provisioner (the Python Ozwald did not use it either): put the values in environment, or in a locker if they are secret' });
+        }
         for (const ov of [...varieties.values(), ...profiles.values()]) {
           if (ov.volumes) ov.volumes = ov.volumes.map((v) => (typeof v === 'string' ? substitute(v, src.file) : v));
         }
@@ -190,7 +197,7 @@ export function buildModel(sources: Source[]): { model?: Model; problems: Proble
   if (problems.length) return { problems: sortProblems(problems) };
   const model: Model = { realms, volumes, portals };
   problems.push(...crossCheck(model));
-  return problems.length ? { problems: sortProblems(problems) } : { model, problems };
+  return problems.length ? { problems: sortProblems(problems) } : { model, problems, warnings: sortProblems(warnings) };
 }
 
 /** A depends-on cycle (over every part of every service) is an error naming the cycle. */

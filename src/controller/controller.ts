@@ -296,9 +296,10 @@ export class Controller {
     const fingerprint = createHash('sha256').update(JSON.stringify([sources, readProblems.map(formatProblem)])).digest('hex');
     if (fingerprint === this.lastFingerprint) return;
     this.lastFingerprint = fingerprint;
-    const { model, problems } = readProblems.length ? { model: undefined, problems: readProblems } : buildModel(sources);
+    const { model, problems, warnings = [] } = readProblems.length ? { model: undefined, problems: readProblems, warnings: [] } : buildModel(sources);
     if (model) {
       this.model = model;
+      for (const wp of warnings) this.log.warn({ problem: formatProblem(wp) }, 'manifest field has no effect');
       this.manifestErrors = [];
       this.loadedAt = new Date(this.o.clock.now()).toISOString();
       this.log.info({ path: this.o.manifests, realms: [...model.realms.keys()] }, 'manifests loaded');

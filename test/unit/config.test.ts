@@ -433,3 +433,15 @@ t.test('depends-on: known services, no cycles; the instance keeps its list', asy
     'u.yml:4:59: depends on service "dbb", which realm "r" does not define (services: a or db); did you mean "db"? (realms.r.service-definitions.0.depends_on.0)',
   ]);
 });
+
+t.test('env_file loads but has no effect, and says so with its place', async (t) => {
+  const text = 'realms:\n  r:\n    service-definitions:\n      - name: web\n        type: container\n        image: i\n        env_file: .env\n        profiles:\n          p: {env_file: [a.env, b.env]}\n';
+  const r = buildModel([{ file: 'm.yml', text }]);
+  t.same(r.problems, []);
+  t.ok(r.model, 'the manifest is valid');
+  t.same((r.warnings ?? []).map(formatProblem), [
+    'm.yml:7:19: env_file is not used by this provisioner (the Python Ozwald did not use it either): put the values in environment, or in a locker if they are secret (realms.r.service-definitions.0.env_file)',
+    'm.yml:9:25: env_file is not used by this provisioner (the Python Ozwald did not use it either): put the values in environment, or in a locker if they are secret (realms.r.service-definitions.0.profiles.p.env_file)',
+  ]);
+  t.same(buildModel([{ file: 'm.yml', text: text.replace(/.*env_file.*\n/g, '').replace('        profiles:\n', '') }]).warnings, [], 'no env_file, no warning');
+});
