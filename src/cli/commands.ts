@@ -379,7 +379,9 @@ async function waitForUnlock(store: import('../state/store.js').Store, realm: st
     // Settled: started or failed; or still locked for a reason other than this
     // key (a wrong token, or other lockers it waits for).
     // A reason left from an earlier unlock only counts once this key is gone.
-    const settled = rows.every((s) => !s || (s.phase === 'Running' && (s.reason === 'Running' || (!keyThere && s.reason !== 'StaleSecrets'))) || s.phase === 'BackOff' || s.phase === 'Failed' ||
+    // Started, then exited at once: Locked again, its token used up.
+    const stoppedAgain = (s: InstanceStatus) => !keyThere && s.phase === 'Locked' && s.reason === 'WaitingForUnlock' && s.message.startsWith('its container');
+    const settled = rows.every((s) => !s || stoppedAgain(s) || (s.phase === 'Running' && (s.reason === 'Running' || (!keyThere && s.reason !== 'StaleSecrets'))) || s.phase === 'BackOff' || s.phase === 'Failed' ||
       (s.phase === 'Locked' && (!s.lockers.includes(locker) || (!keyThere && s.reason !== 'WaitingForUnlock' && s.reason !== 'LockerEmpty'))));
     if (!settled) continue;
     let bad = 0;
@@ -389,8 +391,8 @@ async function waitForUnlock(store: import('../state/store.js').Store, realm: st
         continue;
       }
       const started = s.phase === 'Running' && s.reason === 'Running';
-      const waits = s.phase === 'Locked' && s.reason === 'WaitingForUnlock';
-      const what = started ? 'started' : waits ? `still waits for ${s.lockers.join(', ')}` : s.phase === 'Running' ? 'not refreshed, still running its old secrets' : 'not started';
+      const waits = s.phase === 'Locked' && s.reason === 'WaitingForUnlock' && !stoppedAgain(s);
+      const what = started ? 'started' : stoppedAgain(s) ? 'started, then stopped' : waits ? `still waits for ${s.lockers.join(', ')}` : s.phase === 'Running' ? 'not refreshed, still running its old secrets' : 'not started';
       out(`${s.realm}:${s.instance}: ${what}: ${s.phase} (${s.reason}) ${s.message}`);
       if (!started && !waits) bad++;
     }

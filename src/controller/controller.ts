@@ -581,9 +581,13 @@ export class Controller {
     const now = this.o.clock.now();
     if (a.kind === 'replace' && a.why === 'not-running') {
       // A container of ours that stopped on its own: that is a failure for back-off.
-      const info = await this.o.runtime.crashInfo(a.old).catch(() => ({ exitCode: null, oom: false, tail: [] as string[] }));
+      // A secret-bearing container's output can quote its secrets in any
+      // shape (a URL, "pw x"): masking cannot be trusted there, so its
+      // output stays in `docker logs` and out of status and logs.
+      const secretive = d.spec.lockers.length > 0;
+      const info = await this.o.runtime.crashInfo(a.old, secretive ? 0 : 5).catch(() => ({ exitCode: null, oom: false, tail: [] as string[] }));
       const why = info.oom ? 'was killed for running out of memory' : `exited with code ${info.exitCode ?? '?'}`;
-      const tail = info.tail.length ? `; last output: ${info.tail.join(' | ')}` : '';
+      const tail = secretive ? `; its output is not shown here because the container holds secrets (see \`docker logs ${a.old.name}\`)` : info.tail.length ? `; last output: ${info.tail.join(' | ')}` : '';
       this.backoff.fail(a.key, now, 'CrashLoop', `container ${a.old.name} ${why}${tail}`, d.hash);
       this.log.warn({ instance: a.key, exitCode: info.exitCode, oom: info.oom }, 'container stopped on its own; recreating');
     }

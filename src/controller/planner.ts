@@ -148,9 +148,11 @@ export function plan(input: PlanInput): Plan {
     const waiting = d.spec.lockers.filter((l) => !input.unlockKeys.has(`${d.realm}:${l}`));
     if (waiting.length) {
       const prior = input.lockedReasons?.get(d.key);
-      const lost = !current?.running && input.wasRunning?.has(d.key)
-        ? `its container ${current ? `is ${current.state}` : 'was removed'} and tokens are used up at start; `
-        : '';
+      // An exited container of ours ran (a launch that fails removes its
+      // container); a removed one ran if we last saw it running.
+      const lost = current && !current.running
+        ? `its container is ${current.state} and tokens are used up at start; `
+        : !current && input.wasRunning?.has(d.key) ? 'its container was removed and tokens are used up at start; ' : '';
       if (prior) status('Locked', prior.reason, `${prior.message}${keep}`, waiting);
       else status('Locked', 'WaitingForUnlock', `${lost}waiting for \`ozwald unlock\` of ${waiting.map((l) => `${d.realm}:${l}`).join(', ')}${keep}`, waiting);
       continue;

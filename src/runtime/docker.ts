@@ -152,7 +152,7 @@ export class Runtime {
     const ct = this.docker.getContainer(c.id);
     const info = await ct.inspect().catch(() => null);
     let tail: string[] = [];
-    try {
+    if (lines > 0) try {
       const raw = (await ct.logs({ stdout: true, stderr: true, tail: lines, follow: false })) as unknown as Buffer;
       tail = demux(Buffer.isBuffer(raw) ? raw : Buffer.from(String(raw))).split('\n').filter((l) => l.trim()).slice(-lines).map(maskLine);
     } catch {

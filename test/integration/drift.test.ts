@@ -202,3 +202,34 @@ t.test('dockerd restarting: everything comes back and events flow again', async 
   t.match(ctl.output(), /docker events stream failed; reconnecting/, 'the stream loss was noticed');
   await ctl.stop();
 });
+
+t.test('a secret-bearing container that crashes: its output, which may quote its secrets, stays out of status', async (t) => {
+  const w = await world();
+  t.teardown(() => teardown(w));
+  const SECRET = `crash-canary-${w.realm}`;
+  await fs.writeFile(join(w.manifests, 'm.yaml'), `realms:
+  ${w.realm}:
+    vault: {lockers: [keys]}
+    service-definitions:
+      - {name: leaky, type: container, image: ${IMAGE}, lockers: [keys], entrypoint: [sh, -c], command: ['echo "boot url=postgres://u:$DB_PASS@db pw $DB_PASS"; exit 3']}
+    persistent-services:
+      - {name: leaky, service: leaky}
+`);
+  const f = join(w.dir, 'k.env');
+  await fs.writeFile(f, `DB_PASS=${SECRET}\n`);
+  t.equal((await cli(w, ['secrets', 'set', w.realm, 'keys', '--file', f, '--token-stdin'], { input: 'tok-leaky' })).code, 0);
+  const ctl = startController(w, ['--resync', '1']);
+  t.teardown(() => ctl.proc.kill('SIGKILL'));
+  await phaseIs(w, 'leaky', 'Locked');
+  const first = await cli(w, ['unlock', w.realm, 'keys', '--token-stdin', '--wait'], { input: 'tok-leaky' });
+  t.equal(first.code, 1);
+  t.match(first.stdout, /: (started, then stopped: Locked \(WaitingForUnlock\)|not started: BackOff)/, 'unlock --wait says it did not stay up');
+  await waitFor('it ran, exited, and its token is used up', async () => (await statuses(w))['leaky']?.message.includes('tokens are used up'));
+  // A second unlock: the exited container is replaced, and the crash is recorded.
+  await cli(w, ['unlock', w.realm, 'keys', '--token-stdin'], { input: 'tok-leaky' });
+  const s = await phaseIs(w, 'leaky', 'BackOff', 'CrashLoop');
+  t.match(s.message, 'exited with code 3; its output is not shown here because the container holds secrets');
+  await ctl.stop();
+  const everywhere = [JSON.stringify(await statuses(w)), (await cli(w, ['status', '--json'])).stdout, ctl.output(), ...w.transcript].join('\n');
+  t.notMatch(everywhere, SECRET, 'the secret is in no status, CLI output or log line');
+});

@@ -79,6 +79,8 @@ t.test('status records carry what status shows', async (t) => {
   t.equal(b.statuses[0]!.message, 'docker run failed; next try at 1970-01-01T00:00:05.000Z');
   const lost = run({ desired: [inst('api', 'h1', ['keys'])], vaultKeys: new Set(['r:keys']), wasRunning: new Set(['r/api']) });
   t.equal(lost.statuses[0]!.message, 'its container was removed and tokens are used up at start; waiting for `ozwald unlock` of r:keys');
+  const exited = run({ desired: [inst('api', 'h1', ['keys'])], observed: [ctr('api', 'h1', { running: false, state: 'exited' })], vaultKeys: new Set(['r:keys']) });
+  t.equal(exited.statuses[0]!.message, 'its container is exited and tokens are used up at start; waiting for `ozwald unlock` of r:keys', 'an exited container of ours ran, whatever the last status said');
   const dep = run({ desired: [inst('api', 'h1', [], 'container', ['db'])] });
   t.equal(dep.statuses[0]!.message, 'waiting for service db (no instance of it is desired in realm r) to be Running');
   const dep2 = run({ desired: [inst('api', 'h1', [], 'container', ['db']), inst('db', 'h1')] });
