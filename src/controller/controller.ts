@@ -6,7 +6,8 @@ import type { Redis } from 'ioredis';
 import { createHash, randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import { Lease, LEASE_RENEW_MS, LEASE_RETRY_MS, LEASE_TTL_MS } from '../state/lease.js';
-import { existsSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
+import { resolve as resolvePath } from 'node:path';
 import { readSources } from '../config/load.js';
 import { buildModel, type Model } from '../config/model.js';
 import { formatProblem } from '../config/yaml.js';
@@ -105,6 +106,8 @@ export class Controller {
   // converge of 100 showed a third of the pass in it).
   private resolved: { model: Model; dynamic: string; set: ReturnType<typeof desiredSet>; deps: Map<string, string[]>; hasDeps: boolean } | undefined;
   private rootMissing = false;
+  /** dev:inode:birth time of the watched root: a folder replaced between resyncs has another. */
+  private watchedId: string | undefined;
   private prunedFor: string | undefined;
   /** The last pass left an instance waiting on depends-on (or removed something while depends-on is in use). */
   private waitingOnDeps = false;
@@ -215,7 +218,7 @@ export class Controller {
       // The resync also re-reads the manifests: a safety net for changes a
       // watcher can miss (the whole folder replaced, a network filesystem).
       void this.rewatchIfNeeded()
-        .then(() => this.reload())
+        .then(() => this.reload({ fromResync: true }))
         .catch((e) => this.log.warn({ err: describe(e) }, 'manifest reload failed'))
         .then(() => {
           this.statusEpoch++;
@@ -225,28 +228,49 @@ export class Controller {
     }, this.o.resyncMs);
   }
 
-  /** A watched folder that vanished and came back needs a new watcher. */
+  /** A watched folder that vanished and came back (even between two resyncs: another inode) needs a new watcher. */
   private async rewatchIfNeeded(): Promise<void> {
     const exists = existsSync(this.o.manifests);
     if (!exists) {
       this.rootMissing = true;
       return;
     }
-    if (this.rootMissing && !this.stopped) {
+    if ((this.rootMissing || this.rootId() !== this.watchedId) && !this.stopped) {
       this.rootMissing = false;
       await this.watcher?.close();
       this.watchManifests();
-      this.log.info({ path: this.o.manifests }, 'manifests folder is back; watching it again');
+      this.log.info({ path: this.o.manifests }, 'manifests folder is back (or was replaced); watching it again');
     }
+  }
+
+  private rootId(): string | undefined {
+    try {
+      // The inode alone is not enough: ext4 hands a folder made right after
+      // an rm -rf the same number back. Its birth time differs.
+      const st = statSync(this.o.manifests);
+      return `${st.dev}:${st.ino}:${st.birthtimeMs}`;
+    } catch {
+      return undefined;
+    }
+  }
+
+  /** Reloads once the tree has been quiet for settleMs (another change restarts the wait). */
+  private scheduleReload(): void {
+    this.reloadTimer?.cancel();
+    this.reloadTimer = this.o.clock.setTimeout(() => void this.rewatchIfNeeded().then(() => this.reload()).then(() => this.trigger('manifests')), this.o.settleMs);
   }
 
   private watchManifests(): void {
     // Dot entries are watched too (a ConfigMap swaps a ..data symlink); the
     // reload reads a settled snapshot of the whole tree, never one file.
+    this.watchedId = this.rootId();
     this.watcher = watch(this.o.manifests, { ignoreInitial: true, persistent: true, followSymlinks: true });
-    const changed = () => {
-      this.reloadTimer?.cancel();
-      this.reloadTimer = this.o.clock.setTimeout(() => void this.reload().then(() => this.trigger('manifests')), this.o.settleMs);
+    const root = resolvePath(this.o.manifests);
+    const changed = (ev: string, p: string) => {
+      // The root itself went away: this watcher sees nothing of a new one,
+      // even one that gets the same inode back (rm -rf, then mkdir).
+      if ((ev === 'unlinkDir' || ev === 'unlink') && resolvePath(p) === root) this.rootMissing = true;
+      this.scheduleReload();
     };
     this.watcher.on('all', changed);
     this.watcher.on('error', (e) => this.log.warn({ err: describe(e) }, 'manifest watcher error'));
@@ -290,11 +314,18 @@ export class Controller {
 
   // --- manifests ---
 
-  async reload(): Promise<void> {
+  async reload(opts: { fromResync?: boolean } = {}): Promise<void> {
     const { sources, problems: readProblems } = await readSources(this.o.manifests);
     // Unchanged since the last load (the resync re-reads): nothing to do or say.
     const fingerprint = createHash('sha256').update(JSON.stringify([sources, readProblems.map(formatProblem)])).digest('hex');
     if (fingerprint === this.lastFingerprint) return;
+    // A change the resync finds first (no watcher event yet, or a dead
+    // watcher) may be a file in the middle of being written: take it only
+    // once the tree has been quiet for settleMs, like a watched change.
+    if (opts.fromResync) {
+      this.scheduleReload();
+      return;
+    }
     this.lastFingerprint = fingerprint;
     const { model, problems, warnings = [] } = readProblems.length ? { model: undefined, problems: readProblems, warnings: [] } : buildModel(sources);
     if (model) {

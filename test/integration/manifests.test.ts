@@ -159,5 +159,41 @@ t.test('reloads that must never stop a running service', async (t) => {
     await waitFor('a change after the folder came back is acted on', async () => (await ids(w))['b'] !== before['b'] && (await statuses(w))['b']?.phase === 'Running', 30_000);
     t.equal((await ids(w))['a'], before['a']);
   });
+
+  await t.test('a slow, non-atomic rewrite that a resync tick lands in stops nothing', async (t) => {
+    const before = await ids(w);
+    const file = join(m, 'moved.yaml');
+    const content = await fs.readFile(file, 'utf8');
+    // The first part alone is a valid realm with no persistent services: taken
+    // as is, it would remove both. Written in two steps 200 ms apart (under
+    // the settle window), over and over so resync ticks (every 2 s) fall inside.
+    const cut = content.indexOf('    persistent-services:');
+    t.ok(cut > 0);
+    for (let i = 0; i < 12; i++) {
+      const fh = await fs.open(file, 'w');
+      await fh.write(content.slice(0, cut));
+      await fh.sync();
+      await new Promise((r) => setTimeout(r, 200));
+      await fh.write(content.slice(cut));
+      await fh.close();
+      await new Promise((r) => setTimeout(r, 250));
+    }
+    await new Promise((r) => setTimeout(r, 1000));
+    t.same(await ids(w), before, 'nothing was removed or replaced');
+  });
+
+  await t.test('the folder deleted and made again between two resyncs: still watched', async (t) => {
+    const before = await ids(w);
+    const saved = await Promise.all(['moved.yaml', 'b.yaml'].map(async (f) => [f, await fs.readFile(join(m, f), 'utf8')] as const));
+    const marker = ctl.output().length;
+    await fs.rm(m, { recursive: true });
+    await fs.mkdir(m);
+    for (const [f, text] of saved) await fs.writeFile(join(m, f), text);
+    // A resync (every 2 s) sees another folder under the same path.
+    await waitFor('the new folder gets a watcher of its own', async () => /manifests folder is back \(or was replaced\); watching it again/.test(ctl.output().slice(marker)), 10_000);
+    t.same(await ids(w), before, 'the same manifests: nothing changed');
+    await fs.writeFile(join(m, 'b.yaml'), `realms:\n  ${w.realm}:\n    service-definitions:\n${svc('b', 'v4')}`);
+    await waitFor('the edit acted on', async () => (await ids(w))['b'] !== before['b'] && (await statuses(w))['b']?.phase === 'Running', 30_000);
+  });
   await ctl.stop();
 });
