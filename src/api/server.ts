@@ -54,6 +54,17 @@ const ErrorBody = z.object({ code: z.string(), message: z.string(), issues: z.ar
 
 const STATUS_WORD: Partial<Record<InstanceStatus['phase'], string>> = { Running: 'available', Starting: 'starting', Pending: 'starting', Stopping: 'stopping' };
 
+// A key that is not a valid name may be a secret pasted in the wrong place
+// (payload {"API_KEY: sk-…": 5}): paths and messages show names only.
+const SHOWN = /^[A-Za-z0-9_.-]{1,64}$/;
+function safePath(instancePath: string): string {
+  const segs = instancePath.replace(/^\//, '').split('/').filter((x) => x !== '').map((x) => x.replaceAll('~1', '/').replaceAll('~0', '~'));
+  return segs.map((x) => (SHOWN.test(x) ? x : '(a key that is not a valid name, not shown)')).join('.') || '(body)';
+}
+function safeText(message: string): string {
+  return message.replace(/"([^"]*)"/g, (all, inner: string) => (SHOWN.test(inner) ? all : '"(not shown)"'));
+}
+
 function sameKey(given: string, expected: string): boolean {
   // Hash both sides so the comparison is constant-time whatever the lengths.
   const a = createHash('sha256').update(given).digest();
@@ -103,7 +114,7 @@ export async function buildApi(o: ApiOptions): Promise<ApiServer> {
   app.setErrorHandler((err, req, reply) => {
     if (hasZodFastifySchemaValidationErrors(err)) {
       // The path and the rule, never the value sent (it may be a token).
-      const issues = err.validation.map((v) => ({ path: v.instancePath.replace(/^\//, '').replaceAll('/', '.') || '(body)', message: v.message ?? 'invalid' }));
+      const issues = err.validation.map((v) => ({ path: safePath(v.instancePath), message: safeText(v.message ?? 'invalid') }));
       return reply.code(400).send({ code: 'OZW_BAD_REQUEST', message: `invalid request body: ${issues.map((i) => `${i.path}: ${i.message}`).join('; ')}`, issues });
     }
     if (isOzwError(err)) {
@@ -165,7 +176,10 @@ export async function buildApi(o: ApiOptions): Promise<ApiServer> {
       }
     }
     const ifMatch = req.headers['if-match'];
-    const expect = typeof ifMatch === 'string' && /^\d+$/.test(ifMatch.replaceAll('"', '')) ? Number(ifMatch.replaceAll('"', '')) : undefined;
+    if (ifMatch !== undefined && !(typeof ifMatch === 'string' && /^"?\d+"?$/.test(ifMatch.trim()))) {
+      throw new OzwError('OZW_BAD_REQUEST', 'If-Match must be a generation number (the ETag of an earlier update, or `generation` from services list)');
+    }
+    const expect = typeof ifMatch === 'string' ? Number(ifMatch.trim().replaceAll('"', '')) : undefined;
     const entries = req.body.map((s) => ({ realm: s.realm, name: s.name, service: s.service, variety: s.variety ?? null, profile: s.profile ?? null }));
     const r = await updateDynamic(o.store, await model(), entries, { tokens, now: Date.now(), ...(expect !== undefined ? { expect } : {}) });
     return r.set.generation;

@@ -1,7 +1,8 @@
 // `ozwald services update|list`: the dynamic desired set.
 import { formatSpec, parseSpec } from '../config/spec.js';
 import { updateDynamic } from '../controller/dynamic.js';
-import { OzwError } from '../errors.js';
+import { OzwError, isOzwError } from '../errors.js';
+import { SAFE_NAME } from '../config/schema.js';
 import { openStore } from './context.js';
 import { out, loadOrThrow, TOKEN_OPTIONS, GLOBAL_HELP, type Command } from './shared.js';
 import { readToken, type TokenOptions } from './token.js';
@@ -33,8 +34,19 @@ ${GLOBAL_HELP}`,
         throw new OzwError('OZW_USAGE', 'with several --token-for lockers, give each its file: --token-for LOCKER=FILE');
       }
       for (const tf of (v['token-for'] as string[] | undefined) ?? []) {
-        const [locker, file] = tf.split('=', 2) as [string, string | undefined];
-        tokens.set(locker, await readToken(file ? { 'token-file': file } : (v as TokenOptions), { label: `token for ${locker}` }));
+        const eq = tf.indexOf('=');
+        const locker = eq < 0 ? tf : tf.slice(0, eq);
+        const file = eq < 0 ? undefined : tf.slice(eq + 1);
+        // Neither part is echoed when wrong: a token pasted here instead of a name or a path would be.
+        if (!SAFE_NAME.test(locker)) throw new OzwError('OZW_USAGE', '--token-for LOCKER[=FILE]: the locker is not a valid name (not shown)', [], 'give a locker name from the manifests, e.g. --token-for api-keys or --token-for api-keys=token.txt');
+        if (file === '') throw new OzwError('OZW_USAGE', `--token-for ${locker}=: the file name is empty`);
+        const token = await readToken(file ? { 'token-file': file } : (v as TokenOptions), { label: `token for ${locker}` }).catch((e: unknown) => {
+          if (file && isOzwError(e) && e.message.startsWith('cannot read')) {
+            throw new OzwError('OZW_TOKEN_MISSING', `--token-for ${locker}=FILE: cannot read that file (the name is not shown, in case it is a token)`, [], 'give the path of a file that holds the token, or --token-for LOCKER alone to use the prompt or --token-stdin');
+          }
+          throw e;
+        });
+        tokens.set(locker, token);
       }
       let expect: number | undefined;
       if (v['expect-generation'] !== undefined) {

@@ -5,8 +5,8 @@ import { OzwError } from '../errors.js';
 
 export const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_.-]*$/;
 
-/** The Docker CLI reads env-files with a 64 KiB line scanner. */
-export const MAX_ENV_LINE_BYTES = 64 * 1024;
+/** The Docker CLI reads env-files with a 64 KiB line scanner: a KEY=VALUE line must be shorter (65535 bytes at most, checked against the CLI). */
+export const MAX_ENV_LINE_BYTES = 64 * 1024 - 1;
 
 /**
  * Why a KEY=VALUE pair cannot go into an env-file, or null when it can.
@@ -18,7 +18,7 @@ export function envPairProblem(name: string, value: string, where = 'a key'): st
   if (/[\n\r\0]/.test(value)) return `the value of ${name} contains a newline, carriage return or NUL, which an env-file cannot carry`;
   if (!value.isWellFormed()) return `the value of ${name} is not valid Unicode text`;
   if (Buffer.byteLength(name, 'utf8') + 1 + Buffer.byteLength(value, 'utf8') > MAX_ENV_LINE_BYTES) {
-    return `the line ${name}=… is longer than the 64 KiB the Docker CLI accepts in an env-file`;
+    return `the line ${name}=… is 64 KiB or longer; the Docker CLI reads env-file lines of at most ${MAX_ENV_LINE_BYTES} bytes`;
   }
   return null;
 }
@@ -63,8 +63,16 @@ function duplicateJsonKey(text: string): string | null {
   const doc = parseDocument(text, { schema: 'json', uniqueKeys: true, prettyErrors: false });
   const e = doc.errors.find((x) => x.code === 'DUPLICATE_KEY');
   if (!e) return null;
-  const m = /[\w.-]+/.exec(text.slice(e.pos[0]).replace(/^"/, ''));
-  return m && ENV_NAME.test(m[0]) ? m[0] : '(not shown)';
+  // The key exactly as JSON spells it; shown only when it is a valid name
+  // (anything else may be a secret pasted in the wrong place).
+  const m = /^"(?:[^"\\]|\\.)*"/.exec(text.slice(e.pos[0]));
+  let key: unknown = null;
+  try {
+    key = m ? JSON.parse(m[0]) : null;
+  } catch {
+    /* not shown */
+  }
+  return typeof key === 'string' && ENV_NAME.test(key) ? key : '(not shown, it is not a valid name)';
 }
 
 /**

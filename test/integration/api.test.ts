@@ -91,6 +91,15 @@ t.test('http api', async (t) => {
     const r7 = await post('/srv/secrets/update/', { realm: w.realm, locker_name: 'keys', token: TOKEN, payload: { A: 5 } });
     t.equal(r7.status, 400);
     t.same((await r7.json() as { issues: { path: string }[] }).issues.map((i) => i.path), ['payload.A']);
+    // A secret pasted where a key name goes is not echoed in the path.
+    const r8 = await post('/srv/secrets/update/', { realm: w.realm, locker_name: 'keys', token: TOKEN, payload: { [`API_KEY: ${SECRET}`]: 5 } });
+    t.equal(r8.status, 400);
+    const text8 = await r8.text();
+    t.notMatch(text8, SECRET);
+    t.match(text8, 'payload.(a key that is not a valid name, not shown)');
+    const r9 = await post('/srv/services/active/update/', [{ name: 'x', service: 'web', realm: w.realm, secrets_tokens: { [`${TOKEN} x`]: 5 } }]);
+    t.equal(r9.status, 400);
+    t.notMatch(await r9.text(), TOKEN);
     const big = await post('/srv/secrets/update/', { realm: w.realm, locker_name: 'keys', token: TOKEN, payload: { A: 'x'.repeat(300 * 1024) } });
     t.equal(big.status, 413, 'body size limit');
     t.equal((await big.json() as { code: string }).code, 'OZW_BODY_TOO_LARGE');
@@ -147,6 +156,15 @@ t.test('http api', async (t) => {
   await t.test('services update from the CLI', async (t) => {
     const tokFile = join(w.dir, 'tok');
     await fs.writeFile(tokFile, `${TOKEN}\n`);
+    // A token pasted where the file name or the locker name goes is not echoed.
+    for (const tf of [`keys=${TOKEN}`, `${TOKEN} x`, `${TOKEN} x=${tokFile}`]) {
+      const bad = await cli(w, ['services', 'update', `${w.realm}:c2[chat][][small]`, '--token-for', tf]);
+      t.equal(bad.code, 1);
+      t.notMatch(bad.stdout + bad.stderr, TOKEN, 'the token is not echoed');
+    }
+    w.transcript.splice(-3); // their command lines hold the token on purpose; their output was checked above
+    const stale = await post('/srv/services/active/update/', [], { ...auth, 'if-match': 'abc' });
+    t.equal(stale.status, 400, 'an If-Match that is not a generation is refused, not ignored');
     const r = await cli(w, ['services', 'update', `${w.realm}:c2[chat][][small]`, `${w.realm}:w2[web]`, '--token-for', `keys=${tokFile}`]);
     t.equal(r.code, 0, r.stderr);
     t.match(r.stdout, `unlock:${w.realm}:keys written`);

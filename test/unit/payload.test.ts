@@ -45,10 +45,10 @@ t.test('values an env-file cannot carry are refused, naming the key only', async
     'f.json: the value of NUL contains a newline, carriage return or NUL, which an env-file cannot carry',
   ]);
   t.same(problems(() => parseJsonPayload(JSON.stringify({ BIG: CANARY + 'x'.repeat(65536) }), 'f.json')), [
-    'f.json: the line BIG=… is longer than the 64 KiB the Docker CLI accepts in an env-file',
+    'f.json: the line BIG=… is 64 KiB or longer; the Docker CLI reads env-file lines of at most 65535 bytes',
   ]);
-  t.equal(envPairProblem('K', 'x'.repeat(65536 - 2)), null, 'exactly 64 KiB fits');
-  t.match(envPairProblem('K', 'x'.repeat(65536 - 1)) ?? '', /64 KiB/);
+  t.equal(envPairProblem('K', 'x'.repeat(65535 - 2)), null, 'a 65535-byte line fits (docker run takes it)');
+  t.match(envPairProblem('K', 'x'.repeat(65536 - 2)) ?? '', /64 KiB or longer/, 'a 65536-byte line does not (bufio.Scanner: token too long)');
   t.same(problems(() => parseJsonPayload('{"S": "\\ud800"}', 'f.json')), ['f.json: the value of S is not valid Unicode text']);
 });
 
@@ -102,6 +102,12 @@ t.test('malformed lines never echo what may be the secret', async (t) => {
 
 t.test('a key set twice in JSON is refused, not silently last-wins', async (t) => {
   t.same(problems(() => parseJsonPayload(`{"A": "${CANARY}", "B": "x", "A": "y"}`, 'd.json')), ['d.json: key A is set more than once']);
+  // A key with no word characters, or one that is not a valid name: the text after it is a value.
+  for (const text of [`{"": "a", "": "${CANARY}"}`, `{"+": "a", "+": "${CANARY}"}`, `{"+${CANARY}": "a", "+${CANARY}": "b"}`, `{"A\\"B": "a", "A\\"B": "${CANARY}"}`]) {
+    const ps = problems(() => parseJsonPayload(text, 'd.json'));
+    t.equal(ps[0], 'd.json: key (not shown, it is not a valid name) is set more than once', text.replace(CANARY, 'CANARY'));
+    t.notMatch(ps.join('\n'), CANARY);
+  }
 });
 
 t.test('tokens', async (t) => {
