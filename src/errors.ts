@@ -17,7 +17,7 @@ export const ERROR_CODES = {
   OZW_DOCKER_UNAVAILABLE: 'The Docker engine could not be reached (check DOCKER_HOST).',
   OZW_LAUNCH_FAILED: '`docker run` failed for an instance; the message carries the engine\'s reason.',
   OZW_ENVFILE_FAILED: 'The private env-file could not be written safely (directory not private, file exists, disk error).',
-  OZW_CONFLICT: 'The dynamic set changed since it was read (generation mismatch, or concurrent writers).',
+  OZW_CONFLICT: 'Something changed under the command: the dynamic set (generation mismatch, concurrent writers), a locker being re-sealed, or a running controller.',
   OZW_UNAUTHORIZED: 'The HTTP API needs `Authorization: Bearer <OZWALD_SYSTEM_KEY>`.',
   OZW_BAD_REQUEST: 'An HTTP request body failed validation; the response names each field path.',
   OZW_NOT_FOUND: 'No such HTTP route.',

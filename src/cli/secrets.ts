@@ -45,7 +45,7 @@ async function reseal(g: Globals, realm: string, locker: string, oldToken: strin
     }
     const next = await seal(realm, locker, newToken, opened.payload);
     const done = await redis.multi().set(key, next).exec();
-    if (done === null) throw new OzwError('OZW_VAULT_CORRUPT', `vault:${realm}:${locker} changed while it was being re-sealed; nothing was written, try again`);
+    if (done === null) throw new OzwError('OZW_CONFLICT', `vault:${realm}:${locker} changed while it was being re-sealed; nothing was written`, [], 'run the command again (someone sealed this locker meanwhile: check with `ozwald secrets list`)');
     await store.wake(`resealed ${realm}:${locker}`);
     return { keys: Object.keys(opened.payload).length, from: opened.format };
   } finally {

@@ -12,6 +12,7 @@
 import { createCipheriv, createDecipheriv, randomBytes, scrypt as scryptCb, type ScryptOptions } from 'node:crypto';
 import { OzwError } from '../errors.js';
 import { isFernetToken, fernetDecrypt } from './fernet.js';
+import { ENV_NAME, envPairProblem } from './payload.js';
 
 export interface KdfParams { N: number; r: number; p: number }
 
@@ -159,11 +160,16 @@ export async function open(realm: string, locker: string, token: string, blob: s
   }
   if (typeof payload !== 'object' || payload === null || Array.isArray(payload)) throw corrupt(where, 'the decrypted payload is not an object');
   const out: Record<string, string> = Object.create(null);
-  for (const [k, v] of Object.entries(payload)) {
+  Object.entries(payload).forEach(([k, v], i) => {
+    const name = ENV_NAME.test(k) ? k : `key #${i + 1}`;
     // Legacy payloads may hold numbers/booleans; they reach the env as text.
     if (typeof v === 'string') out[k] = v;
     else if (typeof v === 'number' || typeof v === 'boolean') out[k] = String(v);
-    else throw corrupt(where, `the value of key ${JSON.stringify(k)} is not a string`);
-  }
+    else throw corrupt(where, `the value of ${name} is not a string`);
+    // The checks secrets set makes: a legacy blob was sealed without them,
+    // and must not carry a bad name into a v1 header or a line into an env-file.
+    const bad = envPairProblem(k, out[k]!, `key #${i + 1}`);
+    if (bad) throw new OzwError('OZW_PAYLOAD_INVALID', `${where}${format === 'fernet' ? ' (legacy envelope)' : ''}: ${bad}`, [], 'seal the values again, with valid names and single-line values, using `ozwald secrets set`');
+  });
   return { payload: out, format };
 }

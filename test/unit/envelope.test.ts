@@ -105,6 +105,21 @@ t.test('legacy Fernet blobs written by the Python Ozwald open', async (t) => {
   t.equal(await codeOf(open('any', 'locker', fx.token, altered)), 'OZW_VAULT_WRONG_TOKEN');
 });
 
+t.test('a legacy blob gets the checks secrets set makes, without echoing a bad name', async (t) => {
+  const { fernetSeal } = await import('../helpers/fernet.js');
+  const C = 'CANARY-legacy-77d1';
+  const cases: [unknown, string][] = [
+    [{ [`API KEY ${C}`]: 'v' }, 'vault:r:l (legacy envelope): key #1 is not a valid environment name (must match [A-Za-z_][A-Za-z0-9_.-]*; the text is not shown, it may be a secret)'],
+    [{ A: `x\nINJECTED=1` }, 'vault:r:l (legacy envelope): the value of A contains a newline, carriage return or NUL, which an env-file cannot carry'],
+    [{ [`bad ${C}`]: { x: 1 } }, 'vault:r:l: the value of key #1 is not a string'],
+  ];
+  for (const [payload, message] of cases) {
+    const e = await open('r', 'l', 'tok', fernetSeal('tok', payload)).then(() => null, (x: Error) => x);
+    t.equal(e?.message, message);
+    t.notMatch(String(e?.message), C);
+  }
+});
+
 t.test('inspect reads the header without a token', async (t) => {
   const blob = await seal('demo', 'keys', TOKEN, { K: 'v' }, { kdf: FAST, now: new Date('2026-01-02T03:04:05Z') });
   t.same(inspect(blob), { format: 'ozv1', realm: 'demo', locker: 'keys', keys: ['K'], sealedAt: '2026-01-02T03:04:05.000Z' });
