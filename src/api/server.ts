@@ -101,7 +101,8 @@ export async function buildApi(o: ApiOptions): Promise<ApiServer> {
   });
 
   app.addHook('onRequest', async (req, reply) => {
-    if (req.url === '/health') return;
+    // The health route alone, however it is spelled (query, trailing slash).
+    if (/^\/health\/?(\?|$)/.test(req.url)) return;
     const auth = req.headers.authorization ?? '';
     const m = /^Bearer (.+)$/.exec(auth);
     if (!m || !sameKey(m[1]!, o.systemKey)) {
@@ -207,5 +208,10 @@ export async function buildApi(o: ApiOptions): Promise<ApiServer> {
     return reply.code(202).send({ status: 'accepted' as const, message: 'Secrets updated', ...(warnings.length ? { warnings } : {}) });
   });
 
-  return { listen: (host, port) => app.listen({ host, port }), close: () => app.close() };
+  return {
+    listen: (host, port) => app.listen({ host, port }).catch((e: NodeJS.ErrnoException) => {
+      throw new OzwError('OZW_USAGE', `cannot listen on ${host}:${port}: ${e.code === 'EADDRINUSE' ? 'the address is in use' : e.code === 'EADDRNOTAVAIL' ? 'no such local address' : (e.code ?? e.message)}`, [], 'choose another --listen HOST:PORT (the default is 127.0.0.1:8000)');
+    }),
+    close: () => app.close(),
+  };
 }

@@ -74,8 +74,15 @@ ${GLOBAL_HELP}`,
       if (typeof v.file !== 'string') throw new OzwError('OZW_USAGE', 'secrets set needs --file F (a JSON object or a .env file)');
       let text: string;
       try {
-        text = await fs.readFile(v.file, 'utf8');
+        const buf = await fs.readFile(v.file);
+        // Decoding leniently would seal U+FFFD in place of the bytes written.
+        try {
+          text = new TextDecoder('utf-8', { fatal: true }).decode(buf);
+        } catch {
+          throw new OzwError('OZW_PAYLOAD_INVALID', `${v.file}: not valid UTF-8 text (the values are not shown)`, [], 'save the file as UTF-8');
+        }
       } catch (e) {
+        if (isOzwError(e)) throw e;
         throw new OzwError('OZW_USAGE', `cannot read --file ${v.file}: ${(e as NodeJS.ErrnoException).code ?? 'error'}`, [], 'check the path given to --file, and that this user may read it');
       }
       const payload = parsePayload(text, v.file);

@@ -184,13 +184,15 @@ export function buildModel(sources: Source[]): { model?: Model; problems: Proble
       });
       (realm['persistent-services'] ?? []).forEach((ps, i) => {
         const at = ['realms', realmName, 'persistent-services', i];
-        const o = origin([...at, 'name']);
-        const prev = rm.persistent.get(ps.name);
+        const name = ps.name ?? ps.service; // an instance is named after its service unless named
+        const nameAt = [...at, ps.name === undefined ? 'service' : 'name'];
+        const o = origin(nameAt);
+        const prev = rm.persistent.get(name);
         if (prev) {
-          problems.push({ ...o, path: pathText([...at, 'name']), message: `persistent service "${ps.name}" of realm "${realmName}" is also defined at ${prev.origin.file}:${prev.origin.line}:${prev.origin.col}` });
+          problems.push({ ...o, path: pathText(nameAt), message: `persistent service "${name}" of realm "${realmName}" is also defined at ${prev.origin.file}:${prev.origin.line}:${prev.origin.col}` });
           return;
         }
-        rm.persistent.set(ps.name, { name: ps.name, service: ps.service, variety: ps.variety ?? null, profile: ps.profile ?? null, origin: o, path: at, pos: origin });
+        rm.persistent.set(name, { name, service: ps.service, variety: ps.variety ?? null, profile: ps.profile ?? null, origin: o, path: at, pos: origin });
       });
     }
   }

@@ -70,7 +70,8 @@ export const ServiceDef = z.strictObject({
 });
 
 export const PersistentService = z.strictObject({
-  name: safeName('an instance name'),
+  /** The instance name; by default the service's (DESIGN.md). */
+  name: safeName('an instance name').optional(),
   service: safeName('a service name'),
   variety: z.string().nullable().optional(),
   profile: z.string().nullable().optional(),

@@ -176,6 +176,13 @@ export class Controller {
     this.scheduleRenew();
   }
 
+  private withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      const timer = this.o.clock.setTimeout(() => reject(new Error(`${what}: no answer from Redis within ${ms} ms`)), ms);
+      p.then((v) => (timer.cancel(), resolve(v)), (e: unknown) => (timer.cancel(), reject(e)));
+    });
+  }
+
   private scheduleRenew(): void {
     this.renewTimer = this.o.clock.setTimeout(() => void this.renewLease(), LEASE_RENEW_MS);
   }
@@ -183,7 +190,9 @@ export class Controller {
   private async renewLease(): Promise<void> {
     if (this.stopped) return;
     try {
-      if (await this.lease.renew()) {
+      // While Redis is away a command waits in the client's queue, not
+      // failing: bound the wait so the lease's age is judged as it passes.
+      if (await this.withTimeout(this.lease.renew(), LEASE_RETRY_MS, 'lease renewal')) {
         this.leaseRenewedAt = this.o.clock.now();
         this.scheduleRenew();
         return;
@@ -415,6 +424,9 @@ export class Controller {
     const pairs = new Map<string, { realm: string; locker: string }>();
     for (const d of desired) for (const l of d.spec.lockers) pairs.set(`${d.realm}:${l}`, { realm: d.realm, locker: l });
     const presence = await this.store.lockerPresence([...pairs.values()]);
+    // The lease may have lapsed while this pass waited on Redis (an outage):
+    // a controller that stood down acts on nothing.
+    if (!this.leader) return;
     const now = this.o.clock.now();
     const bo = this.backoff.view();
     // A reason recorded for an older spec no longer explains anything.

@@ -4,7 +4,7 @@ import { Redis } from 'ioredis';
 import { OzwError } from '../errors.js';
 import { isFernetToken } from '../vault/fernet.js';
 import { inspect } from '../vault/envelope.js';
-import { keys, unlockKey, vaultKey } from './keys.js';
+import { keys, unlockKey, vaultKey, UNLOCK_TTL_DEFAULT } from './keys.js';
 import type { ControllerStatus, InstanceStatus } from './status.js';
 
 // Takes all the unlock keys or none, with GETDEL inside one script: a service
@@ -153,7 +153,9 @@ export class Store {
   /** Puts a token back for instances that still wait for its locker; never over a newer unlock. */
   async putBackToken(realm: string, locker: string, t: TakenToken, nowMs: number): Promise<void> {
     const key = unlockKey(realm, locker);
-    if (t.expiresAt === null) await this.redis.set(key, t.token, 'NX');
+    // A key written without a TTL (by hand, another tool) goes back with the
+    // default one: a token must never stay in Redis for good.
+    if (t.expiresAt === null) await this.redis.set(key, t.token, 'PX', UNLOCK_TTL_DEFAULT * 1000, 'NX');
     else if (t.expiresAt - nowMs > 50) await this.redis.set(key, t.token, 'PXAT', t.expiresAt, 'NX');
   }
 

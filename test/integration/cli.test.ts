@@ -98,6 +98,11 @@ t.test('cli', async (t) => {
     t.match(r.stderr, `${f}: key #3 is not a valid environment name`);
     t.notMatch(r.stderr + r.stdout, CANARY);
     t.equal(await w.redis.exists(`vault:${w.realm}:keys`), 0, 'nothing written');
+    const latin1 = join(w.dir, 'latin1.env');
+    await fs.writeFile(latin1, Buffer.concat([Buffer.from(`KEY=${CANARY}`), Buffer.from([0xe9, 0xff]), Buffer.from('\n')]));
+    const r2 = await cli(w, ['secrets', 'set', w.realm, 'keys', '--file', latin1, '--token-stdin'], { input: 'tok' });
+    t.match(r2, { code: 1, stderr: `OZW_PAYLOAD_INVALID: ${latin1}: not valid UTF-8 text` }, 'refused, not sealed with U+FFFD');
+    t.notMatch(r2.stderr, CANARY);
     t.match(await cli(w, ['secrets', 'set', w.realm, 'keys', '--token-stdin'], { input: 'tok' }), { code: 1, stderr: /OZW_USAGE: secrets set needs --file F/ });
     t.match(await cli(w, ['secrets', 'set', w.realm, 'keys', '--file', join(w.dir, 'nope.json'), '--token-stdin'], { input: 'tok' }), { code: 1, stderr: /OZW_USAGE: cannot read --file .*nope\.json: ENOENT\n  fix: check the path given to --file/ });
     const env = join(w.dir, 'ok.env');

@@ -445,3 +445,13 @@ t.test('env_file loads but has no effect, and says so with its place', async (t)
   ]);
   t.same(buildModel([{ file: 'm.yml', text: text.replace(/.*env_file.*\n/g, '').replace('        profiles:\n', '') }]).warnings, [], 'no env_file, no warning');
 });
+
+t.test('a persistent service without a name is named after its service', async (t) => {
+  const text = 'realms:\n  r:\n    service-definitions:\n      - {name: web, type: container, image: i}\n    persistent-services:\n      - {service: web}\n      - {service: web}\n';
+  const r = buildModel([{ file: 'm.yml', text: text.replace(/      - \{service: web\}\n$/, '') }]);
+  t.same(r.problems, []);
+  t.same([...r.model!.realms.get('r')!.persistent.values()].map((p) => [p.name, p.service]), [['web', 'web']]);
+  t.same(buildModel([{ file: 'm.yml', text }]).problems.map(formatProblem), [
+    'm.yml:7:19: persistent service "web" of realm "r" is also defined at m.yml:6:19 (realms.r.persistent-services.1.service)',
+  ], 'two unnamed instances of one service collide, and the error says where');
+});
