@@ -172,6 +172,10 @@ export function buildModel(sources: Source[]): { model?: Model; problems: Proble
             parts.push({ label: `profile "${k}"`, part: v ?? {}, path: [...at, 'profiles', k] });
           }
         }
+        // Other types load and are not run; one a typo away from container was meant to run.
+        if (def.type !== 'container' && didYouMean(def.type, ['container']) === 'container') {
+          warnings.push({ ...origin([...at, 'type']), path: pathText([...at, 'type']), message: `type "${def.type}" is not run by this provisioner (did you mean container?)` });
+        }
         for (const { part, path } of parts) {
           if (part.env_file === undefined) continue;
           const wat = [...path, 'env_file'];

@@ -38,11 +38,19 @@ const volumeRef = z.union(
 const bridgeConnector = z.strictObject({ port: z.int().min(1).max(65535), name: z.string(), network: z.string().optional() });
 const footprint = z.strictObject({ 'run-time': z.int().optional(), 'run-script': z.string().optional() });
 
+// The reference grammar of the Docker distribution spec: [domain[:port]/]path[:tag][@digest],
+// path components lower case; checked here so a typo fails validate, not a launch.
+const refAlnum = '[a-z0-9]+';
+const refComponent = `${refAlnum}(?:(?:[._]|__|-+)${refAlnum})*`;
+const refDomainPart = '(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])';
+const refDomain = `(?:${refDomainPart}(?:\\.${refDomainPart})*|\\[[0-9a-fA-F:]+\\])(?::[0-9]+)?`;
+export const IMAGE_REF = new RegExp(`^(?:${refDomain}/)?${refComponent}(?:/${refComponent})*(?::[\\w][\\w.-]{0,127})?(?:@[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9a-fA-F]{32,})?$`);
+
 /** Fields a variety or a profile may override. */
 const overrideShape = {
   description: z.string().optional(),
-  // A Docker image reference; never starting with '-', so it cannot read as an option.
-  image: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._\-/:@+]*$/, { error: 'image must be a Docker image reference such as name:tag or registry/name@sha256:…' }).optional(),
+  // A Docker image reference (so never starting with '-': it cannot read as an option).
+  image: z.string().regex(IMAGE_REF, { error: 'image must be a Docker image reference such as name:tag or registry/name@sha256:… (lower-case repository path)' }).optional(),
   command: stringOrList.optional(),
   entrypoint: stringOrList.optional(),
   environment: environment.optional(),

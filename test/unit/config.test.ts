@@ -3,6 +3,7 @@ import { buildModel, type Model } from '../../src/config/model.js';
 import { formatProblem } from '../../src/config/yaml.js';
 import { resolveInstance, manifestRequests, type InstanceRequest } from '../../src/config/resolve.js';
 import { parseSpec, formatSpec } from '../../src/config/spec.js';
+import { IMAGE_REF } from '../../src/config/schema.js';
 
 const problemsOf = (files: Record<string, string>) => buildModel(Object.entries(files).map(([file, text]) => ({ file, text }))).problems.map(formatProblem);
 const modelOf = (text: string): Model => {
@@ -286,11 +287,16 @@ t.test('did you mean', async (t) => {
   t.equal(listOf(['b', 'a', 'c']), 'a, b or c');
 });
 
-t.test('image references cannot be read as options', async (t) => {
-  t.same(problemsOf({ 'i.yml': 'realms:\n  r:\n    service-definitions:\n      - {name: a, type: container, image: "--privileged"}\n      - {name: b, type: container, image: "a b"}\n      - {name: c, type: container, image: "registry.local:5000/team/model@sha256:0123"}\n' }), [
-    'i.yml:4:43: image must be a Docker image reference such as name:tag or registry/name@sha256:… (realms.r.service-definitions.0.image)',
-    'i.yml:5:43: image must be a Docker image reference such as name:tag or registry/name@sha256:… (realms.r.service-definitions.1.image)',
+t.test('image references cannot be read as options, and follow the reference grammar', async (t) => {
+  const msg = 'image must be a Docker image reference such as name:tag or registry/name@sha256:… (lower-case repository path)';
+  t.same(problemsOf({ 'i.yml': 'realms:\n  r:\n    service-definitions:\n      - {name: a, type: container, image: "--privileged"}\n      - {name: b, type: container, image: "a b"}\n      - {name: c, type: container, image: "registry.local:5000/team/model@sha256:' + '0'.repeat(64) + '"}\n' }), [
+    `i.yml:4:43: ${msg} (realms.r.service-definitions.0.image)`,
+    `i.yml:5:43: ${msg} (realms.r.service-definitions.1.image)`,
   ]);
+  const ok = ['ozwald-demo:latest', 'llm.cpu', 'postgres:16', 'ghcr.io/org/llm:cuda-12.4', 'localhost:5000/a/b', 'Registry.Example.com/x', `x@sha256:${'a'.repeat(64)}`, 'a__b', 'a---b:T_1'];
+  const bad = ['UPPER/Case:tag', 'Llm', 'img@sha256:zz', 'a:', 'a/', ':tag', 'a//b', 'a:b:c', `a:${'t'.repeat(129)}`, '-x', 'a_-b'];
+  for (const i of ok) t.ok(IMAGE_REF.test(i), `${i} is a reference`);
+  for (const i of bad) t.notOk(IMAGE_REF.test(i), `${i} is not`);
 });
 
 const REALM = (svc: string, extra = '') => `volumes:
@@ -454,4 +460,12 @@ t.test('a persistent service without a name is named after its service', async (
   t.same(buildModel([{ file: 'm.yml', text }]).problems.map(formatProblem), [
     'm.yml:7:19: persistent service "web" of realm "r" is also defined at m.yml:6:19 (realms.r.persistent-services.1.service)',
   ], 'two unnamed instances of one service collide, and the error says where');
+});
+
+t.test('a type one typo away from container is warned about; other types are not', async (t) => {
+  const text = (type: string) => `realms:\n  r:\n    service-definitions:\n      - {name: web, type: ${type}, image: i}\n`;
+  t.same((buildModel([{ file: 'm.yml', text: text('contaner') }]).warnings ?? []).map(formatProblem),
+    ['m.yml:4:27: type "contaner" is not run by this provisioner (did you mean container?) (realms.r.service-definitions.0.type)']);
+  t.same(buildModel([{ file: 'm.yml', text: text('source-files') }]).warnings, []);
+  t.same(buildModel([{ file: 'm.yml', text: text('container') }]).warnings, []);
 });
