@@ -43,6 +43,10 @@ export function connectRedis(url: string, opts: { forever?: boolean; failFast?: 
   if (!parsed || !['redis:', 'rediss:'].includes(parsed.protocol) || !parsed.hostname) {
     throw new OzwError('OZW_USAGE', `the Redis URL ${parsed ? redactUrl(url) : '(unparseable)'} is not of the form redis://[:password@]host[:port][/db] (or rediss:// for TLS)`);
   }
+  // ioredis would quietly use database 0 for "/abc" or "/-1".
+  if (!/^\/?(\d{1,5})?$/.test(parsed.pathname)) {
+    throw new OzwError('OZW_USAGE', `the Redis URL ${redactUrl(url)} names database "${parsed.pathname.slice(1)}", which is not a number`, [], 'end the URL with a database number, e.g. redis://127.0.0.1:6379/0');
+  }
   const r = new Redis(url, {
     lazyConnect: true,
     enableReadyCheck: true,
@@ -60,12 +64,28 @@ export function connectRedis(url: string, opts: { forever?: boolean; failFast?: 
 }
 
 export async function ensureConnected(r: Redis, url: string): Promise<void> {
-  if (r.status === 'ready') return;
-  try {
-    if (r.status === 'wait') await r.connect();
-    await r.ping();
-  } catch (e) {
-    throw new OzwError('OZW_REDIS_UNAVAILABLE', `cannot reach Redis at ${redactUrl(url)}: ${(e as Error).message}`);
+  if (r.status !== 'ready') {
+    let lastError: Error | undefined;
+    const keep = (e: Error) => void (lastError = e);
+    r.on('error', keep);
+    try {
+      if (r.status === 'wait') await r.connect();
+      await r.ping();
+    } catch (e) {
+      // "Connection is closed" says little; the socket's own error says why (refused, NOAUTH, WRONGPASS…).
+      const why = lastError && lastError.message !== (e as Error).message ? `${lastError.message}` : (e as Error).message;
+      throw new OzwError('OZW_REDIS_UNAVAILABLE', `cannot reach Redis at ${redactUrl(url)}: ${why}`);
+    } finally {
+      r.off('error', keep);
+    }
+  }
+  // A database the server does not have: ioredis reports the failed SELECT
+  // as an event and goes on in database 0, among other people's keys.
+  const db = Number(r.options.db ?? 0);
+  if (db > 0) {
+    await r.select(db).catch((e: Error) => {
+      throw new OzwError('OZW_USAGE', `the Redis URL ${redactUrl(url)} selects database ${db}, which this server refuses (${e.message})`, [], 'use a database number the server has (0-15 unless its databases setting says more)');
+    });
   }
 }
 

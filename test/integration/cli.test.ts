@@ -163,5 +163,12 @@ t.test('cli', async (t) => {
     t.notMatch(r.stderr, 'hunter2', 'the password is not printed');
     t.match(await cli(w, ['status', '--redis', 'notaurl']), { code: 1, stderr: /OZW_USAGE: the Redis URL \(unparseable\) is not of the form redis:\/\// });
     t.match(await cli(w, ['status', '--redis', 'http://:pw@127.0.0.1:6379']), { code: 1, stderr: 'ozwald: OZW_USAGE: the Redis URL http://:***@127.0.0.1:6379/ is not of the form redis://[:password@]host[:port][/db] (or rediss:// for TLS)\n' });
+    t.match(r.stderr, 'ECONNREFUSED', 'the socket\'s own reason, not just "Connection is closed"');
+    // A database the server lacks, or no number at all, is refused: not database 0 among other keys.
+    const url = new URL(w.env.OZWALD_REDIS_URL!);
+    for (const db of ['16', 'abc', '-1']) {
+      url.pathname = `/${db}`;
+      t.match(await cli(w, ['status', '--redis', url.toString()]), { code: 1, stderr: /OZW_USAGE: the Redis URL .* (selects database 16, which this server refuses|names database "(abc|-1)", which is not a number)/ }, `database ${db}`);
+    }
   });
 });
