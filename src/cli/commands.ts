@@ -300,7 +300,10 @@ ${GLOBAL_HELP}`,
     async run(g, v) {
       const listen = parseListen('--listen', (v.listen as string | undefined) ?? '127.0.0.1:8000', '127.0.0.1:8000');
       const systemKey = process.env.OZWALD_SYSTEM_KEY ?? '';
-      if (!systemKey) throw new OzwError('OZW_USAGE', 'OZWALD_SYSTEM_KEY is not set: the API will not start without the bearer key its clients must send', [], 'export OZWALD_SYSTEM_KEY="$(head -c 32 /dev/urandom | base64)" and give the same key to its clients');
+      const keyFix = 'export OZWALD_SYSTEM_KEY="$(head -c 32 /dev/urandom | base64)" and give the same key to its clients';
+      if (!systemKey) throw new OzwError('OZW_USAGE', 'OZWALD_SYSTEM_KEY is not set: the API will not start without the bearer key its clients must send', [], keyFix);
+      // A key anyone could guess guards nothing (the length is said, never the key).
+      if (systemKey.length < 16) throw new OzwError('OZW_USAGE', `OZWALD_SYSTEM_KEY is ${systemKey.length} characters long; the API wants at least 16`, [], keyFix);
       const scrubber = new SecretScrubber();
       scrubber.add([systemKey]);
       const logger = loggerFromOptions(v, scrubber);

@@ -134,7 +134,7 @@ example: ozwald secrets list demo --keys`,
         else if (!rows.length) out('no lockers sealed');
         else {
           for (const r of rows) {
-            const keys = v.keys ? `\t${r.keys ? r.keys.join(',') : '(names not recorded: legacy envelope)'}` : '';
+            const keys = v.keys ? `\t${r.keys ? r.keys.join(',') : r.format === 'unreadable' ? '(unreadable blob)' : '(names not recorded: legacy envelope)'}` : '';
             out(`${r.realm}\t${r.locker}\t${r.format}\t${r.sealedAt ?? '-'}${keys}`);
           }
         }

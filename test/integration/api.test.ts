@@ -211,6 +211,14 @@ t.test('http api', async (t) => {
     const r = await cli(w, ['api', '--listen', '127.0.0.1:1'], { env: { OZWALD_SYSTEM_KEY: '' } });
     t.equal(r.code, 1);
     t.match(r.stderr, 'OZW_USAGE: OZWALD_SYSTEM_KEY is not set');
+    const short = await cli(w, ['api', '--listen', '127.0.0.1:1'], { env: { OZWALD_SYSTEM_KEY: 'hunter2' } });
+    t.match(short, { code: 1, stderr: 'OZW_USAGE: OZWALD_SYSTEM_KEY is 7 characters long; the API wants at least 16' });
+    t.notMatch(short.stderr, 'hunter2');
+    // The port the running API holds: a clear usage error, not an internal one.
+    const busy = await cli(w, ['api', '--listen', `127.0.0.1:${port}`], { env: { OZWALD_SYSTEM_KEY: KEY } });
+    t.match(busy, { code: 1, stderr: `OZW_USAGE: cannot listen on 127.0.0.1:${port}: the address is in use` });
+    const health = await fetch(`${base}/health?probe=1`);
+    t.equal(health.status, 200, '/health needs no auth with a query string either');
   });
 
   await t.test('the canary token, the secret and the system key appear nowhere', async (t) => {
