@@ -91,7 +91,8 @@ function argsMessage(e: Error & { code?: string }, known: string[]): string {
     const hint = didYouMean(opt.replace(/^-+/, ''), known);
     return `unknown option ${opt}${hint ? ` (did you mean --${hint}?)` : ''}; a value that starts with '-' goes after '--'`;
   }
-  return e.message;
+  // parseArgs explains over several lines ("--ttl -1" is ambiguous): keep it on one.
+  return e.message.split('\n').map((l) => l.trim()).filter(Boolean).join(' ');
 }
 
 // Run only when executed (also through the npm bin symlink), not when imported by tests.
