@@ -16,7 +16,7 @@ import type { Logger } from '../log.js';
 import type { Store } from '../state/store.js';
 import type { InstanceStatus } from '../state/status.js';
 import { seal } from '../vault/envelope.js';
-import { parseJsonPayload } from '../vault/payload.js';
+import { duplicateJsonKey, parseJsonPayload } from '../vault/payload.js';
 import { tokenProblem } from '../vault/token.js';
 
 export interface ApiOptions {
@@ -93,6 +93,14 @@ export async function buildApi(o: ApiOptions): Promise<ApiServer> {
   const bodyLimit = o.bodyLimit ?? 256 * 1024;
   // Trailing slashes as the Python Ozwald's clients write them, or not.
   const app = Fastify({ loggerInstance: o.logger, bodyLimit, routerOptions: { ignoreTrailingSlash: true } }).withTypeProvider<ZodTypeProvider>();
+  // Fastify's own JSON parsing (with its prototype-poisoning guards), keeping
+  // the text: JSON.parse keeps the last of a key set twice, which `secrets set`
+  // refuses, and so must this API.
+  const jsonParser = app.getDefaultJsonParser('error', 'error');
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, (req, body, done) => {
+    (req as unknown as { rawJson?: string }).rawJson = body as string;
+    jsonParser(req, body as string, done);
+  });
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
   await app.register(swagger, {
@@ -196,6 +204,8 @@ export async function buildApi(o: ApiOptions): Promise<ApiServer> {
   app.post('/srv/secrets/update/', { schema: { body: SecretsBody, response: { 202: Accepted.extend({ warnings: z.array(z.string()).optional() }), '4xx': ErrorBody, '5xx': ErrorBody } } }, async (req, reply) => {
     const bad = tokenProblem(req.body.token);
     if (bad) throw new OzwError('OZW_BAD_REQUEST', `token: ${bad}`);
+    const dup = duplicateJsonKey((req as unknown as { rawJson?: string }).rawJson ?? '{}');
+    if (dup) throw new OzwError('OZW_BAD_REQUEST', `a key is set more than once in the body: ${dup}`);
     // The same checks as `secrets set` (names, values an env-file can carry).
     const payload = parseJsonPayload(JSON.stringify(req.body.payload), 'payload');
     const blob = await seal(req.body.realm, req.body.locker_name, req.body.token, payload);

@@ -59,7 +59,7 @@ export function parseJsonPayload(text: string, source: string): Record<string, s
 }
 
 /** The first key an object in this JSON text sets twice (JSON.parse would keep the last silently). */
-function duplicateJsonKey(text: string): string | null {
+export function duplicateJsonKey(text: string): string | null {
   const doc = parseDocument(text, { schema: 'json', uniqueKeys: true, prettyErrors: false });
   const e = doc.errors.find((x) => x.code === 'DUPLICATE_KEY');
   if (!e) return null;

@@ -100,6 +100,19 @@ t.test('http api', async (t) => {
     const r9 = await post('/srv/services/active/update/', [{ name: 'x', service: 'web', realm: w.realm, secrets_tokens: { [`${TOKEN} x`]: 5 } }]);
     t.equal(r9.status, 400);
     t.notMatch(await r9.text(), TOKEN);
+    // A key set twice: refused as secrets set refuses it, not last-wins.
+    for (const body of [
+      `{"realm": "${w.realm}", "locker_name": "keys", "token": "${TOKEN}", "payload": {"A": "${SECRET}", "A": "b"}}`,
+      `{"realm": "${w.realm}", "locker_name": "keys", "token": "${TOKEN}", "payload": {"A": "a"}, "payload": {"B": "${SECRET}"}}`,
+    ]) {
+      const r = await post('/srv/secrets/update/', body, { ...auth, 'content-type': 'application/json' });
+      t.equal(r.status, 400);
+      const text = await r.text();
+      t.match(text, 'is set more than once');
+      t.notMatch(text, SECRET);
+    }
+    const poisoned = await post('/srv/secrets/update/', `{"realm": "${w.realm}", "locker_name": "keys", "token": "${TOKEN}", "payload": {"__proto__": {"x": "y"}}}`, { ...auth, 'content-type': 'application/json' });
+    t.equal(poisoned.status, 400, 'prototype poisoning still refused by the parser');
     const big = await post('/srv/secrets/update/', { realm: w.realm, locker_name: 'keys', token: TOKEN, payload: { A: 'x'.repeat(300 * 1024) } });
     t.equal(big.status, 413, 'body size limit');
     t.equal((await big.json() as { code: string }).code, 'OZW_BODY_TOO_LARGE');
