@@ -93,7 +93,12 @@ export function parseYamlFile(file: string, text: string): { parsed?: ParsedFile
     if (!inAlias && node.range) valuePos.set(keyOf(path), at(node.range[0]));
     if (isAlias(node)) {
       const target = node.resolve(doc);
-      return target ? convert(target as Node, path, true) : null;
+      if (!target) {
+        const pos = node.range ? at(node.range[0]) : { line: 1, col: 1 };
+        problems.push({ file, line: pos.line, col: pos.col, path: pathText(path), message: `the alias *${node.source} names no anchor (&${node.source}) before it` });
+        return undefined;
+      }
+      return convert(target as Node, path, true);
     }
     if (isMap(node)) {
       const out: Record<string, unknown> = Object.create(null);
@@ -129,7 +134,7 @@ export function parseYamlFile(file: string, text: string): { parsed?: ParsedFile
       }
       if (typeof v === 'string' || typeof v === 'number' || typeof v === 'boolean') return v;
       const pos = node.range ? at(node.range[0]) : { line: 1, col: 1 };
-      problems.push({ file, line: pos.line, col: pos.col, path: pathText(path), message: `unsupported value (tag ${node.tag ?? 'unknown'}); use a string, number, boolean or null` });
+      problems.push({ file, line: pos.line, col: pos.col, path: pathText(path), message: `unsupported value (tag ${node.tag ?? 'unknown'}); use a plain string, number or boolean` });
       return null;
     }
     return null;

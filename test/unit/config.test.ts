@@ -155,9 +155,10 @@ t.test('YAML features that would surprise are refused', async (t) => {
     'm.yml:4:5: merge keys (<<) are not supported: repeat the fields, or use a variety/profile (realms.r)',
   ]);
   t.same(problemsOf({ 'b.yml': 'realms:\n  r:\n    description: !!binary aGVsbG8=\n' }), [
-    'b.yml:3:27: unsupported value (tag tag:yaml.org,2002:binary); use a string, number, boolean or null (realms.r.description)',
+    'b.yml:3:27: unsupported value (tag tag:yaml.org,2002:binary); use a plain string, number or boolean (realms.r.description)',
   ]);
   t.same(problemsOf({ 'u.yml': 'realms:\n  r:\n    description: !custom x\n' }), ['u.yml:3:18: YAML: Unresolved tag: !custom']);
+  t.same(problemsOf({ 'a.yml': 'realms:\n  r:\n    description: *nope\n' }), ['a.yml:3:18: the alias *nope names no anchor (&nope) before it (realms.r.description)']);
   t.same(problemsOf({ 'v.yml': '%YAML 1.3\n---\nrealms: {}\n' }), ['v.yml:1:7: YAML: Unsupported YAML version 1.3']);
   t.same(problemsOf({ 'two.yml': 'realms: {}\n---\nrealms: {}\n' }), ['two.yml:2:1: a manifest file holds one YAML document; found more than one']);
   t.same(problemsOf({ 'e.yml': '' }), ['e.yml:1:1: the file is empty']);
