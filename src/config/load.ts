@@ -26,10 +26,11 @@ async function walk(dir: string, out: string[], problems: string[], seen: Set<st
     let isDir = e.isDirectory();
     let isFile = e.isFile();
     if (e.isSymbolicLink()) {
-      const st = await fs.stat(p).catch(() => null);
-      if (!st) {
+      const st = await fs.stat(p).catch((err: NodeJS.ErrnoException) => err);
+      if (st instanceof Error) {
         // A dangling link to a manifest is a missing manifest, not an absent one.
-        if (YAML_NAME.test(e.name)) problems.push(`${p}: broken symlink (its target does not exist)`);
+        const why = st.code === 'ELOOP' ? 'symlink loop (the link leads back to itself)' : st.code === 'ENOENT' ? 'broken symlink (its target does not exist)' : `unreadable symlink (${st.code ?? 'error'})`;
+        if (YAML_NAME.test(e.name)) problems.push(`${p}: ${why}`);
         continue;
       }
       isDir = st.isDirectory();
@@ -37,6 +38,8 @@ async function walk(dir: string, out: string[], problems: string[], seen: Set<st
     }
     if (isDir) await walk(p, out, problems, seen);
     else if (isFile && YAML_NAME.test(e.name)) out.push(p);
+    // A FIFO or device named like a manifest would block or never end: said, not read.
+    else if (!isDir && YAML_NAME.test(e.name)) problems.push(`${p}: not a regular file; a manifest must be one`);
   }
 }
 

@@ -392,7 +392,8 @@ t.test('hostile YAML: alias bombs, values an env-file cannot carry, empty lists'
 });
 
 t.test('reading a folder: size, encoding, broken links and loops', async (t) => {
-  const { mkdtempSync, writeFileSync, symlinkSync, mkdirSync } = await import('node:fs');
+  const { mkdtempSync, writeFileSync, symlinkSync, mkdirSync, rmSync } = await import('node:fs');
+  const { execFileSync } = await import('node:child_process');
   const { join } = await import('node:path');
   const { tmpdir } = await import('node:os');
   const { readSources } = await import('../../src/config/load.js');
@@ -415,6 +416,12 @@ t.test('reading a folder: size, encoding, broken links and loops', async (t) => 
   mkdirSync(join(d, 'sub'));
   symlinkSync('..', join(d, 'sub', 'loop'));
   t.same((await readSources(d)).problems.map(formatProblem), [`${join(d, 'sub', 'loop')}: symlink loop (already read as ${d})`]);
+  rmSync(join(d, 'sub', 'loop'));
+  symlinkSync('self.yaml', join(d, 'self.yaml'));
+  t.same((await readSources(d)).problems.map(formatProblem), [`${join(d, 'self.yaml')}: symlink loop (the link leads back to itself)`], 'a file link to itself is a loop, not a broken link');
+  rmSync(join(d, 'self.yaml'));
+  execFileSync('mkfifo', [join(d, 'pipe.yaml')]);
+  t.same((await readSources(d)).problems.map(formatProblem), [`${join(d, 'pipe.yaml')}: not a regular file; a manifest must be one`], 'a FIFO is said, never read (it would block)');
 });
 
 t.test('plan names the fields a replacement changes', async (t) => {
