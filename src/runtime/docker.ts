@@ -62,9 +62,18 @@ export function runArgs(provisioner: string, s: LaunchSpec, envFile: string, nam
   return args;
 }
 
+/** DOCKER_HOST as the docker CLI accepts it, or a usage error naming it (dockerode would report a DNS failure). */
+export function checkDockerHost(value: string | undefined): void {
+  if (value === undefined || value === '') return;
+  if (!/^(unix|tcp|ssh|npipe|fd|http|https):\/\/./.test(value)) {
+    throw new OzwError('OZW_USAGE', `DOCKER_HOST=${value.slice(0, 120)} is not an engine address`, [], 'use unix:///path/to/docker.sock, tcp://host:2376 or ssh://user@host (or unset it for the default socket)');
+  }
+}
+
 export class Runtime {
   readonly docker: Docker;
   constructor(readonly provisioner: string, opts: { docker?: Docker; cli?: string; stopTimeout?: number } = {}) {
+    if (!opts.docker) checkDockerHost(process.env.DOCKER_HOST);
     this.docker = opts.docker ?? new Docker();
     this.cli = opts.cli ?? process.env.OZWALD_DOCKER_CLI ?? 'docker';
     this.stopTimeout = opts.stopTimeout ?? 10;

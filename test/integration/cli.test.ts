@@ -36,6 +36,7 @@ t.test('cli', async (t) => {
     t.match(await cli(w, ['secrets']), { code: 1, stderr: /OZW_USAGE: "secrets" needs a subcommand: set, list, rm/ });
     t.match(await cli(w, ['status', '--frobnicate']), { code: 1, stderr: `ozwald: OZW_USAGE: status: unknown option --frobnicate; a value that starts with '-' goes after '--'\n  fix: see \`ozwald status --help\` for the options and an example\n` });
     t.match(await cli(w, ['status', '--jsn']), { code: 1, stderr: 'status: unknown option --jsn (did you mean --json?)' });
+    t.match(await cli(w, ['down'], { env: { DOCKER_HOST: 'garbage://x' } }), { code: 1, stderr: 'OZW_USAGE: DOCKER_HOST=garbage://x is not an engine address' });
     for (const bad of ['../victim', '..', 'a b', '', 'x*', 'a/b']) {
       t.match(await cli(w, ['--provisioner', bad, 'run']), { code: 1, stderr: /OZW_USAGE: the provisioner name .* is not a valid name/ }, `provisioner ${JSON.stringify(bad)} refused`);
     }
