@@ -3,7 +3,7 @@
 // created exclusively with mode 0600 and never outlives the launch.
 import { constants, promises as fs, existsSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
-import { join } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { tmpdir } from 'node:os';
 import { OzwError } from '../errors.js';
 import { envPairProblem } from './payload.js';
@@ -19,10 +19,35 @@ export function defaultRuntimeBase(env: NodeJS.ProcessEnv = process.env): string
   return join(tmpdir(), `ozwald-${uid}`);
 }
 
+/**
+ * Every folder above the env-file folder must be one that no other user can
+ * rename entries in: owned by root or by us, and writable by others only with
+ * the sticky bit (as /tmp and /dev/shm are). Otherwise another local user
+ * could swap the env-file folder for one of theirs between our check and our
+ * open, and read or replace a container's secrets.
+ */
+async function checkAncestors(dir: string, uid: number | undefined): Promise<void> {
+  if (uid === undefined) return;
+  let p = dirname(resolve(dir));
+  for (;;) {
+    const st = await fs.stat(p);
+    if (st.uid !== 0 && st.uid !== uid) {
+      throw new OzwError('OZW_ENVFILE_FAILED', `${p} (above the env-file folder ${dir}) is owned by uid ${st.uid}, neither root nor this process (uid ${uid}): that user could swap the folder`, [], 'use a runtime base that only root or this user can write, e.g. OZWALD_RUNTIME_DIR=/run/ozwald (systemd: RuntimeDirectory=ozwald)');
+    }
+    if ((st.mode & 0o022) !== 0 && (st.mode & 0o1000) === 0) {
+      throw new OzwError('OZW_ENVFILE_FAILED', `${p} (above the env-file folder ${dir}) is writable by other users and not sticky (mode ${(st.mode & 0o7777).toString(8)}): they could swap the folder`, [], 'use a runtime base that only root or this user can write, e.g. OZWALD_RUNTIME_DIR=/run/ozwald (systemd: RuntimeDirectory=ozwald)');
+    }
+    const up = dirname(p);
+    if (up === p) return;
+    p = up;
+  }
+}
+
 async function ensurePrivateDir(dir: string): Promise<void> {
-  await fs.mkdir(dir, { recursive: true, mode: 0o700 });
-  const st = await fs.lstat(dir);
   const uid = process.getuid?.();
+  await fs.mkdir(dir, { recursive: true, mode: 0o700 });
+  await checkAncestors(dir, uid);
+  const st = await fs.lstat(dir);
   if (!st.isDirectory()) throw new OzwError('OZW_ENVFILE_FAILED', `${dir} is not a directory (a symlink is refused)`);
   if (uid !== undefined && st.uid !== uid) throw new OzwError('OZW_ENVFILE_FAILED', `${dir} is owned by uid ${st.uid}, not by this process (uid ${uid})`);
   if ((st.mode & 0o077) !== 0) {

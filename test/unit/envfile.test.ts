@@ -75,3 +75,20 @@ t.test('default location prefers tmpfs', async (t) => {
   t.equal(defaultRuntimeBase({ XDG_RUNTIME_DIR: '/run/user/1000' }), '/run/user/1000/ozwald');
   t.match(defaultRuntimeBase({}), /^\/dev\/shm\/ozwald-\d+$|ozwald-\d+$/);
 });
+
+t.test('a folder above the env-file folder that another user could write is refused', async (t) => {
+  // Another user owning the base, or a base anyone may write without the
+  // sticky bit, could swap <base>/<provisioner> between the check and the open.
+  const b1 = base();
+  await fs.chmod(b1, 0o777);
+  await t.rejects(new EnvFileDir(join(b1, 'prov')).write([['K', 'v']]), { code: 'OZW_ENVFILE_FAILED', message: /is writable by other users and not sticky \(mode 777\)/ });
+  await fs.chmod(b1, 0o1777);
+  const ok = await new EnvFileDir(join(b1, 'prov')).write([['K', 'v']]);
+  t.ok(ok.startsWith(join(b1, 'prov')), 'sticky, like /tmp and /dev/shm: accepted');
+  if (process.getuid?.() === 0) {
+    const b2 = base();
+    await fs.chown(b2, 65534, 65534);
+    await t.rejects(new EnvFileDir(join(b2, 'prov')).write([['K', 'v']]), { code: 'OZW_ENVFILE_FAILED', message: /is owned by uid 65534, neither root nor this process/ });
+    t.same(await fs.readdir(join(b2, 'prov')).catch(() => []), [], 'nothing was written there');
+  }
+});
