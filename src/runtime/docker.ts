@@ -296,7 +296,12 @@ function demux(buf: Buffer): string {
  */
 export function maskLine(line: string): string {
   return line
-    .replace(/\b([A-Za-z_][A-Za-z0-9_]*(?:KEY|TOKEN|SECRET|PASSWORD|PASS|PWD|AUTH)[A-Za-z0-9_]*)\s*[=:]\s*\S+/gi, '$1=[masked]')
+    // Terminal control sequences would reach whoever reads `ozwald status`.
+    .replace(/[\u0000-\u0008\u000b-\u001f\u007f-\u009f]/g, '?')
+    .replace(/\b(bearer|basic)\s+\S+/gi, '$1 [masked]')
+    .replace(/([a-z][a-z0-9+.-]*:\/\/[^\s/:@]*:)[^\s/@]+@/gi, '$1[masked]@')
+    .replace(/(["']?)([A-Za-z_-]*(?:KEY|TOKEN|SECRET|PASSWORD|PASSWD|PASS|PWD|AUTH|CREDENTIAL)[A-Za-z0-9_-]*)\1\s*[=:]\s*("[^"]*"|'[^']*'|\S+)/gi, '$1$2$1=[masked]')
+    .replace(/(--?(?:password|passwd|token|secret|api-key))(?:=|\s+)\S+/gi, '$1 [masked]')
     .replace(/[A-Za-z0-9+/_=-]{24,}/g, '[masked]')
     .slice(0, 200);
 }

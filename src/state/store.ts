@@ -43,9 +43,10 @@ export function connectRedis(url: string, opts: { forever?: boolean; failFast?: 
   if (!parsed || !['redis:', 'rediss:'].includes(parsed.protocol) || !parsed.hostname) {
     throw new OzwError('OZW_USAGE', `the Redis URL ${parsed ? redactUrl(url) : '(unparseable)'} is not of the form redis://[:password@]host[:port][/db] (or rediss:// for TLS)`);
   }
-  // ioredis would quietly use database 0 for "/abc" or "/-1".
-  if (!/^\/?(\d{1,5})?$/.test(parsed.pathname)) {
-    throw new OzwError('OZW_USAGE', `the Redis URL ${redactUrl(url)} names database "${parsed.pathname.slice(1)}", which is not a number`, [], 'end the URL with a database number, e.g. redis://127.0.0.1:6379/0');
+  // ioredis would quietly use database 0 for "/abc", "/-1" or "?db=abc".
+  const dbParam = parsed.searchParams.get('db');
+  if (!/^\/?(\d{1,5})?$/.test(parsed.pathname) || (dbParam !== null && !/^\d{1,5}$/.test(dbParam))) {
+    throw new OzwError('OZW_USAGE', `the Redis URL ${redactUrl(url)} names database "${dbParam ?? parsed.pathname.slice(1)}", which is not a number`, [], 'end the URL with a database number, e.g. redis://127.0.0.1:6379/0');
   }
   const r = new Redis(url, {
     lazyConnect: true,
@@ -94,7 +95,8 @@ export function redactUrl(url: string): string {
   try {
     const u = new URL(url);
     if (u.password) u.password = '***';
-    return u.toString();
+    if (u.searchParams.has('password')) u.searchParams.set('password', '***');
+    return u.toString().replace('password=%2A%2A%2A', 'password=***');
   } catch {
     return '(unparseable Redis URL)';
   }

@@ -1,5 +1,6 @@
 import t from 'tap';
 import { runArgs } from '../../src/runtime/docker.js';
+import { maskLine } from '../../src/runtime/docker.js';
 import { containerName } from '../../src/runtime/labels.js';
 
 const spec = {
@@ -32,4 +33,21 @@ t.test('the docker CLI gets a minimal environment', async (t) => {
   t.same(cliEnv({ PATH: '/bin', DOCKER_HOST: 'unix:///x.sock', OZWALD_TOKEN: 'tok', API_KEY: 'v', HOME: '/root', OZWALD_REDIS_URL: 'redis://:pw@h' }),
     { PATH: '/bin', HOME: '/root', DOCKER_HOST: 'unix:///x.sock' });
   t.same(cliEnv({}), { PATH: '/usr/local/bin:/usr/bin:/bin' });
+});
+
+t.test('crash output is masked in the shapes credentials take, and loses terminal controls', async (t) => {
+  const table: [string, string][] = [
+    ['password=hunter2', 'password=[masked]'],
+    ['PASSWORD=x', 'PASSWORD=[masked]'],
+    ['token: abc', 'token=[masked]'],
+    ['MY_API_KEY=sk-1', 'MY_API_KEY=[masked]'],
+    ['{"password":"x"}', '{"password"=[masked]}'],
+    ['https://user:pa55@db/x', 'https://user:[masked]@db/x'],
+    ['Authorization: Bearer abc', 'Authorization=[masked] [masked]'],
+    ['--password x', '--password [masked]'],
+    ['esc \u001b]0;PWNED\u0007 done', 'esc ?]0;PWNED? done'],
+    ['listening on :8080', 'listening on :8080'],
+    [`id ${'a'.repeat(30)}`, 'id [masked]'],
+  ];
+  for (const [line, want] of table) t.equal(maskLine(line), want, JSON.stringify(line));
 });
