@@ -26,9 +26,11 @@ function chomp(s: string): string {
 export function promptHidden(question: string): Promise<string> {
   return new Promise((resolve, reject) => {
     const stdin = process.stdin;
-    process.stderr.write(question);
+    // Echo goes off before the question shows: whatever is typed once it is
+    // on the screen (a fast typist, a paste, a script) must never be echoed.
     stdin.setRawMode(true);
     stdin.resume();
+    process.stderr.write(question);
     let buf = '';
     const done = (err?: Error) => {
       stdin.setRawMode(false);
