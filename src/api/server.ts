@@ -112,7 +112,7 @@ export async function buildApi(o: ApiOptions): Promise<ApiServer> {
     // The health route alone, however it is spelled (query, trailing slash).
     if (/^\/health\/?(\?|$)/.test(req.url)) return;
     const auth = req.headers.authorization ?? '';
-    const m = /^Bearer (.+)$/.exec(auth);
+    const m = /^bearer (.+)$/i.exec(auth); // the scheme is case-insensitive (RFC 9110)
     if (!m || !sameKey(m[1]!, o.systemKey)) {
       reply.header('WWW-Authenticate', 'Bearer');
       await reply.code(401).send({ code: 'OZW_UNAUTHORIZED', message: 'Invalid authentication credentials' });
@@ -132,7 +132,7 @@ export async function buildApi(o: ApiOptions): Promise<ApiServer> {
     const e = err as { statusCode?: number; code?: string; message?: string };
     if (e.statusCode === 413 || e.code === 'FST_ERR_CTP_BODY_TOO_LARGE') return reply.code(413).send({ code: 'OZW_BODY_TOO_LARGE', message: `request body over ${bodyLimit / 1024} KiB` });
     if (e.statusCode && e.statusCode < 500) return reply.code(e.statusCode).send({ code: 'OZW_BAD_REQUEST', message: 'malformed request (the body must be JSON)' });
-    if (/ECONNREFUSED|Connection is closed|max retries|ETIMEDOUT|Stream isn't writeable|enableOfflineQueue/i.test(e.message ?? '')) {
+    if (/ECONNREFUSED|Connection is closed|max retries|ETIMEDOUT|Command timed out|Stream isn't writeable|enableOfflineQueue/i.test(e.message ?? '')) {
       return reply.code(503).send({ code: 'OZW_REDIS_UNAVAILABLE', message: 'Redis is unreachable; try again' });
     }
     req.log.error({ err: e.message }, 'request failed');

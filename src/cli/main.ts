@@ -107,6 +107,10 @@ if (isMain) {
   main(process.argv.slice(2)).then(
     (code) => process.exit(code),
     (e: unknown) => {
+      // Redis stopped answering in the middle of a command (commandTimeout).
+      if (!isOzwError(e) && /Command timed out|Connection is closed/.test((e as Error)?.message ?? '')) {
+        e = new OzwError('OZW_REDIS_UNAVAILABLE', `Redis stopped answering: ${(e as Error).message}`);
+      }
       if (isOzwError(e)) {
         process.stderr.write(`ozwald: ${e.code}: ${e.message}\n`);
         for (const d of e.details.slice(e.details[0] === e.message ? 1 : 0)) process.stderr.write(`  ${d}\n`);

@@ -56,6 +56,9 @@ export function connectRedis(url: string, opts: { forever?: boolean; failFast?: 
     ...(opts.failFast ? { enableOfflineQueue: false } : {}),
     retryStrategy: opts.forever ? (n) => Math.min(200 * 2 ** Math.min(n, 6), 5000) : () => null,
     connectTimeout: 3000,
+    // A Redis that accepts connections but does not answer (stopped, swapping)
+    // must not hang a CLI command or an API request; the controller waits instead.
+    ...(opts.forever && !opts.failFast ? {} : { commandTimeout: opts.failFast ? 3000 : 5000 }),
     // A command whose reply was lost is never sent again: a resent GETDEL of
     // an unlock key could take a token twice or report it missing.
     autoResendUnfulfilledCommands: false,
