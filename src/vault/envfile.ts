@@ -43,10 +43,10 @@ async function checkAncestors(dir: string, uid: number | undefined): Promise<voi
   }
 }
 
-async function ensurePrivateDir(dir: string): Promise<void> {
+async function ensurePrivateDir(dir: string, ancestorsChecked: boolean): Promise<void> {
   const uid = process.getuid?.();
   await fs.mkdir(dir, { recursive: true, mode: 0o700 });
-  await checkAncestors(dir, uid);
+  if (!ancestorsChecked) await checkAncestors(dir, uid);
   const st = await fs.lstat(dir);
   if (!st.isDirectory()) throw new OzwError('OZW_ENVFILE_FAILED', `${dir} is not a directory (a symlink is refused)`);
   if (uid !== undefined && st.uid !== uid) throw new OzwError('OZW_ENVFILE_FAILED', `${dir} is owned by uid ${st.uid}, not by this process (uid ${uid})`);
@@ -71,9 +71,13 @@ export function renderEnvFile(env: ReadonlyArray<readonly [string, string]>): st
 
 export class EnvFileDir {
   constructor(readonly dir: string) {}
+  // Once the folders above are owned by root or us and not writable by
+  // others, only root or we can change that: one check is enough.
+  private ancestorsChecked = false;
 
   async prepare(): Promise<void> {
-    await ensurePrivateDir(this.dir);
+    await ensurePrivateDir(this.dir, this.ancestorsChecked);
+    this.ancestorsChecked = true;
   }
 
   /** Removes env-files a crashed run left behind. Returns how many. */
